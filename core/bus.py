@@ -1,0 +1,219 @@
+"""The event bus: Kafka topics from the catalog, a safe producer and a consumer loop.
+
+- The producer waits for all in-sync replicas (``acks=all``) with idempotence on, and keeps
+  retrying a publish across a broker restart until ``publish_timeout_s`` runs out.
+- The consumer loop commits offsets only after the handler returned (at-least-once; handlers are
+  idempotent by their natural id). Bytes that do not decode into a known event, and events whose
+  handler keeps failing, go to ``deadletter`` with the source, offset, reason and original bytes;
+  the loop then carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from core.logging import get_logger
+from core.settings import Settings, get_settings
+from schemas import TOPICS, DecodeError, Event, dead_letter_for, decode, encode
+
+log = get_logger(__name__)
+
+Handler = Callable[[Event, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+DEADLETTER = "deadletter"
+
+
+def topic_name(settings: Settings, logical: str) -> str:
+    """Physical topic of a catalog topic, under the configured prefix."""
+    return f"{settings.kafka.topic_prefix}{logical}"
+
+
+async def ensure_topics(settings: Settings | None = None) -> list[str]:
+    """Creates every catalog topic that does not exist yet; returns the ones created."""
+    settings = settings or get_settings()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=topic_name(settings, spec.name),
+                num_partitions=spec.partitions,
+                replication_factor=settings.kafka.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in TOPICS.values()
+            if topic_name(settings, spec.name) not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them between our listing and our request
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+class EventProducer:
+    def __init__(self, settings: Settings | None = None, *, producer_name: str = "kibalock") -> None:
+        self.settings = settings or get_settings()
+        self.producer_name = producer_name
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            client_id=f"{self.settings.kafka.client_id}-{producer_name}",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=15_000,
+            retry_backoff_ms=250,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> EventProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def publish(self, event: Event, *, timeout_s: float = 60.0) -> tuple[int, int]:
+        """Sends an event to its catalog topic; returns (partition, offset) once acknowledged."""
+        encoded = encode(event)
+        return await self.publish_raw(
+            encoded.topic, encoded.value, key=encoded.key, headers=encoded.headers, timeout_s=timeout_s
+        )
+
+    async def publish_raw(
+        self,
+        logical_topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        timeout_s: float = 60.0,
+    ) -> tuple[int, int]:
+        """Sends bytes as they are (dead letters, and tests of malformed input)."""
+        topic = topic_name(self.settings, logical_topic)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                meta = await self._producer.send_and_wait(
+                    topic, value, key=key, headers=list(headers or [])
+                )
+                return meta.partition, meta.offset
+            except (KafkaTimeoutError, KafkaConnectionError) as exc:
+                # The broker is away (restart, leader move): keep the event and try again.
+                if loop.time() >= deadline:
+                    raise
+                log.warning("publish retry", topic=topic, error=str(exc))
+                await asyncio.sleep(0.5)
+
+
+class ConsumerLoop:
+    """Consumes catalog topics in a group, hands each decoded event to ``handler``."""
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        producer: EventProducer,
+        *,
+        settings: Settings | None = None,
+        handler_attempts: int = 3,
+        max_records: int = 100,
+    ) -> None:
+        self.settings = settings or get_settings()
+        unknown = [t for t in topics if t not in TOPICS]
+        if unknown:
+            raise ValueError(f"not catalog topics: {unknown}")
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.producer = producer
+        self.handler_attempts = handler_attempts
+        self.max_records = max_records
+        self.handled = 0
+        self.dead_lettered = 0
+        self._stopping = asyncio.Event()
+        self._prefix = self.settings.kafka.topic_prefix
+        self._consumer = AIOKafkaConsumer(
+            *(topic_name(self.settings, t) for t in self.topics),
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            group_id=group_id,
+            client_id=f"{self.settings.kafka.client_id}-{group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    def stop(self) -> None:
+        """Asks the loop to finish the batch in hand, commit and return."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self._consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                for partition, records in batches.items():
+                    for record in records:
+                        await self._handle(record)
+                    await self._consumer.commit({partition: records[-1].offset + 1})
+        finally:
+            await self._consumer.stop()
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        logical = record.topic.removeprefix(self._prefix)
+        try:
+            event = decode(logical, record.value, record.headers)
+        except DecodeError as exc:
+            await self._dead_letter(record, exc)
+            return
+        for attempt in range(1, self.handler_attempts + 1):
+            try:
+                await self.handler(event, record)
+                self.handled += 1
+                return
+            except Exception as exc:
+                log.warning(
+                    "handler failed",
+                    topic=logical,
+                    offset=record.offset,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if attempt == self.handler_attempts:
+                    await self._dead_letter(record, exc)
+                    return
+                await asyncio.sleep(0.2 * attempt)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        letter = dead_letter_for(
+            topic=record.topic.removeprefix(self._prefix),
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            error=error,
+            consumer_group=self.group_id,
+        )
+        await self.producer.publish(letter)
+        self.dead_lettered += 1
+        log.warning(
+            "dead-lettered",
+            topic=letter.source_topic,
+            offset=record.offset,
+            reason=letter.error_reason,
+        )

@@ -1,0 +1,239 @@
+"""The three servers of the dev stack: how each is prepared, launched and health-checked.
+
+Health means a real request: a Kafka metadata request, a Mongo ``ping``, an S3 bucket listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from core.settings import Settings
+from devstack import artifacts
+
+KAFKA_LOG4J = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.org.name = org.apache.kafka
+logger.org.level = warn
+"""
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    version: str
+    host: str
+    port: int
+    prepare: Callable[[Settings, Path], Launch]
+    health: Callable[[Settings], Awaitable[str]]
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _mongo_host_port(uri: str) -> tuple[str, int]:
+    parsed = urlparse(uri)
+    return parsed.hostname or "127.0.0.1", parsed.port or 27017
+
+
+# --- Kafka -------------------------------------------------------------------------------------
+
+
+def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
+    import subprocess
+
+    libs = artifacts.kafka_libs(settings)
+    host, port = _host_port(settings.kafka.bootstrap)
+    controller = settings.stack.kafka_controller_port
+    kafka_dir = data_dir / "kafka"
+    log_dir = data_dir / "logs" / "kafka"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    props = kafka_dir / "server.properties"
+    kafka_dir.mkdir(parents=True, exist_ok=True)
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers={host}:{controller}",
+                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+                f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={kafka_dir / 'data'}",
+                f"num.partitions={settings.kafka.default_partitions}",
+                # The catalog decides which topics exist; a typo must not create one.
+                "auto.create.topics.enable=false",
+                "offsets.topic.replication.factor=1",
+                # Fewer offset partitions: a single node does not need 50, and each costs start time.
+                "offsets.topic.num.partitions=6",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "log.retention.hours=168",
+                "",
+            ]
+        )
+    )
+    log4j = kafka_dir / "log4j2.properties"
+    log4j.write_text(KAFKA_LOG4J.format(log_dir=log_dir))
+    classpath = f"{libs}/*"
+    java = ["java", f"-Xmx{settings.stack.kafka_heap}", f"-Xms{settings.stack.kafka_heap}"]
+    java += ["-XX:+UseG1GC", f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={log_dir}"]
+    if not (kafka_dir / "data" / "meta.properties").is_file():
+        # KRaft storage is formatted once, on the first start of this data directory.
+        subprocess.run(
+            [
+                *java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                str(uuid.uuid4().hex[:22]),
+                "-c",
+                str(props),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return Launch(argv=[*java, "-cp", classpath, "kafka.Kafka", str(props)], env={})
+
+
+async def _kafka_health(settings: Settings) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=3000
+    )
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    return f"cluster {cluster['cluster_id']}, {len(cluster['brokers'])} broker(s)"
+
+
+# --- FerretDB ----------------------------------------------------------------------------------
+
+
+def _prepare_ferretdb(settings: Settings, data_dir: Path) -> Launch:
+    binary = artifacts.ferretdb_binary(settings)
+    host, port = _mongo_host_port(settings.mongo.uri)
+    sqlite_dir = data_dir / "ferretdb"
+    sqlite_dir.mkdir(parents=True, exist_ok=True)
+    return Launch(
+        argv=[str(binary), "--listen-addr", f"{host}:{port}", "--sqlite-url", f"file:{sqlite_dir}/"],
+        env={},
+    )
+
+
+async def _mongo_health(settings: Settings) -> str:
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    client: AsyncIOMotorClient = AsyncIOMotorClient(
+        settings.mongo.uri, serverSelectionTimeoutMS=2000
+    )
+    try:
+        await client.admin.command("ping")
+        info = await client.admin.command("buildInfo")
+    finally:
+        client.close()
+    return f"MongoDB wire {info['version']}"
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+
+
+def _prepare_s3(settings: Settings, data_dir: Path) -> Launch:
+    binary = artifacts.versitygw_binary(settings)
+    host, port = _host_port(settings.s3.endpoint)
+    root = data_dir / "s3"
+    root.mkdir(parents=True, exist_ok=True)
+    return Launch(
+        argv=[str(binary), "--port", f"{host}:{port}", "posix", str(root)],
+        # Credentials through the environment keep them out of `ps` output.
+        env={
+            "ROOT_ACCESS_KEY": settings.s3.access_key,
+            "ROOT_SECRET_KEY": settings.s3.secret_key.get_secret_value(),
+        },
+    )
+
+
+async def _s3_health(settings: Settings) -> str:
+    from core.objectstore import ObjectStore
+
+    store = ObjectStore(settings)
+    buckets = await store.list_buckets()
+    return f"{len(buckets)} bucket(s)"
+
+
+def specs(settings: Settings) -> list[ServiceSpec]:
+    kafka_host, kafka_port = _host_port(settings.kafka.bootstrap)
+    mongo_host, mongo_port = _mongo_host_port(settings.mongo.uri)
+    s3_host, s3_port = _host_port(settings.s3.endpoint)
+    return [
+        ServiceSpec(
+            "kafka",
+            f"Apache Kafka {settings.stack.kafka_version} (KRaft)",
+            kafka_host,
+            kafka_port,
+            _prepare_kafka,
+            _kafka_health,
+        ),
+        ServiceSpec(
+            "ferretdb",
+            f"FerretDB {artifacts.FERRETDB_VERSION} (SQLite)",
+            mongo_host,
+            mongo_port,
+            _prepare_ferretdb,
+            _mongo_health,
+        ),
+        ServiceSpec(
+            "s3",
+            f"versitygw {artifacts.VERSITYGW_VERSION} (posix)",
+            s3_host,
+            s3_port,
+            _prepare_s3,
+            _s3_health,
+        ),
+    ]
+
+
+async def wait_healthy(spec: ServiceSpec, settings: Settings, timeout_s: float) -> str:
+    """Polls the real health request until it answers; raises TimeoutError with the last error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last: Exception | None = None
+    while loop.time() < deadline:
+        try:
+            return await asyncio.wait_for(spec.health(settings), timeout=5)
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0.5)
+    raise TimeoutError(str(last))

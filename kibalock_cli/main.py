@@ -1,0 +1,33 @@
+"""The ``kibalock`` command: one entry point, each room contributes its own sub-commands.
+
+Heavy imports (models, torch, faust) happen inside the commands, so ``kibalock --help`` and
+``kibalock stack up`` start in well under a second.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from core.biometrics.cli import eval_command, models_app
+from devstack.cli import stack_app
+from schemas.cli import schemas_app
+
+app = typer.Typer(
+    name="kibalock",
+    help=(
+        "KibaLock: voice + face login, retrained by LifeModo, wired through Kafka, MongoDB and "
+        "object storage.\n\n"
+        "Start with `kibalock stack up` (local Kafka, FerretDB and S3 server), then "
+        "`kibalock models fetch` (offline model weights)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(models_app, name="models")
+app.command("eval")(eval_command)
+
+
+if __name__ == "__main__":
+    app()
