@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -50,17 +51,18 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
             if topic_name(settings, spec.name) not in existing
         ]
         if wanted:
-            try:
+            # Another process may create them between our listing and our request.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process created them between our listing and our request
         return [t.name for t in wanted]
     finally:
         await admin.close()
 
 
 class EventProducer:
-    def __init__(self, settings: Settings | None = None, *, producer_name: str = "kibalock") -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, producer_name: str = "kibalock"
+    ) -> None:
         self.settings = settings or get_settings()
         self.producer_name = producer_name
         self._producer = AIOKafkaProducer(
@@ -90,7 +92,11 @@ class EventProducer:
         """Sends an event to its catalog topic; returns (partition, offset) once acknowledged."""
         encoded = encode(event)
         return await self.publish_raw(
-            encoded.topic, encoded.value, key=encoded.key, headers=encoded.headers, timeout_s=timeout_s
+            encoded.topic,
+            encoded.value,
+            key=encoded.key,
+            headers=encoded.headers,
+            timeout_s=timeout_s,
         )
 
     async def publish_raw(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING
@@ -18,6 +19,8 @@ from pymongo.errors import OperationFailure
 from core.settings import Settings, get_settings
 
 NOT_IMPLEMENTED = 238
+Document = dict[str, Any]
+Database = AsyncIOMotorDatabase[Document]
 
 
 @dataclass(frozen=True)
@@ -53,17 +56,17 @@ class IndexReport:
     ttl_emulated: list[str] = field(default_factory=list)
 
 
-def client(settings: Settings | None = None) -> AsyncIOMotorClient:
+def client(settings: Settings | None = None) -> AsyncIOMotorClient[Document]:
     settings = settings or get_settings()
     return AsyncIOMotorClient(settings.mongo.uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
 
 
-def database(settings: Settings | None = None) -> AsyncIOMotorDatabase:
+def database(settings: Settings | None = None) -> Database:
     settings = settings or get_settings()
     return client(settings)[settings.mongo.database]
 
 
-async def ensure_indexes(db: AsyncIOMotorDatabase, specs: list[IndexSpec] = INDEXES) -> IndexReport:
+async def ensure_indexes(db: Database, specs: list[IndexSpec] = INDEXES) -> IndexReport:
     report = IndexReport()
     for spec in specs:
         coll = db[spec.collection]
@@ -83,7 +86,7 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, specs: list[IndexSpec] = INDE
     return report
 
 
-async def purge_expired(db: AsyncIOMotorDatabase, now: datetime | None = None) -> int:
+async def purge_expired(db: Database, now: datetime | None = None) -> int:
     """Deletes documents past their TTL field, for servers without TTL indexes."""
     now = now or datetime.now(UTC)
     removed = 0

@@ -45,4 +45,4 @@ def configure_logging(*, level: str | None = None, json: bool | None = None) -> 
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

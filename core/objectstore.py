@@ -98,6 +98,7 @@ class ObjectStore:
 
     async def get_bytes(self, ref: MediaRef | str, expected_sha256: str | None = None) -> bytes:
         """Reads an object and checks its sha256 against the ref, the caller and its metadata."""
+        expected: str | None
         if isinstance(ref, MediaRef):
             bucket, key, expected = ref.bucket, ref.key, expected_sha256 or ref.sha256
         else:

@@ -52,7 +52,12 @@ def _run(argv: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         result = subprocess.run(
-            argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            argv,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            check=False,
         )
     if result.returncode != 0:
         raise BuildError(f"`{' '.join(argv)}` failed (exit {result.returncode}); see {log}")
@@ -119,7 +124,13 @@ def versitygw_binary(settings: Settings) -> Path:
             staging = cache / "bin" / "versitygw.partial"
             staging.mkdir(parents=True, exist_ok=True)
             _run(
-                ["go", "build", "-o", str(staging / "versitygw"), "github.com/versity/versitygw/cmd/versitygw"],
+                [
+                    "go",
+                    "build",
+                    "-o",
+                    str(staging / "versitygw"),
+                    "github.com/versity/versitygw/cmd/versitygw",
+                ],
                 cwd=HERE / "versitygw",
                 log=cache / "logs" / "build-versitygw.log",
                 env=_go_env(cache),
@@ -142,7 +153,15 @@ def compose_plugin_dir(settings: Settings) -> Path:
             staging.parent.mkdir(parents=True, exist_ok=True)
             version_flag = f"-X github.com/docker/compose/v2/internal.Version=v{COMPOSE_VERSION}"
             _run(
-                ["go", "build", "-ldflags", version_flag, "-o", str(staging), "github.com/docker/compose/v2/cmd"],
+                [
+                    "go",
+                    "build",
+                    "-ldflags",
+                    version_flag,
+                    "-o",
+                    str(staging),
+                    "github.com/docker/compose/v2/cmd",
+                ],
                 cwd=HERE / "compose",
                 log=cache / "logs" / "build-compose.log",
                 env=_go_env(cache),

@@ -44,19 +44,19 @@ def _table(statuses: list[ServiceStatus]) -> Table:
 def up() -> None:
     """Start (or reuse) the three services, wait for health, create topics, buckets, indexes."""
     from devstack.artifacts import BuildError
-    from devstack.stack import StackError, up as stack_up
+    from devstack.stack import StackError
+    from devstack.stack import up as stack_up
 
     settings = get_settings()
     with console.status("starting the stack") as spinner:
         try:
-            report = asyncio.run(stack_up(settings, on_step=lambda s: spinner.update(s)))
+            report = asyncio.run(stack_up(settings, on_step=spinner.update))
         except (StackError, BuildError) as exc:
             console.print(f"[red]stack up failed:[/] {exc}")
             raise typer.Exit(1) from exc
     console.print(_table(report.services))
-    console.print(
-        f"up in {report.seconds:.1f} s; started: {', '.join(report.started) or 'none (all running)'}"
-    )
+    started = ", ".join(report.started) or "none (all running)"
+    console.print(f"up in {report.seconds:.1f} s; started: {started}")
     _print_provisioned(report.provisioned)
 
 

@@ -6,6 +6,7 @@ signals a process that merely reused the pid of one we started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -47,7 +48,9 @@ def read_record(pid_file: Path) -> ProcessRecord | None:
     return record
 
 
-def spawn(argv: list[str], *, pid_file: Path, log: Path, cwd: Path, env: dict[str, str]) -> ProcessRecord:
+def spawn(
+    argv: list[str], *, pid_file: Path, log: Path, cwd: Path, env: dict[str, str]
+) -> ProcessRecord:
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -93,10 +96,8 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
 def _reap(pid: int) -> None:
     # A server spawned by this very process (tests restart Kafka in-process) becomes a zombie
     # until waited for.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_open(host: str, port: int) -> bool:

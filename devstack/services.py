@@ -87,7 +87,7 @@ def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
                 # The catalog decides which topics exist; a typo must not create one.
                 "auto.create.topics.enable=false",
                 "offsets.topic.replication.factor=1",
-                # Fewer offset partitions: a single node does not need 50, and each costs start time.
+                # One node needs far fewer than 50 offset partitions, and each costs start time.
                 "offsets.topic.num.partitions=6",
                 "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1",
@@ -128,9 +128,7 @@ def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
 async def _kafka_health(settings: Settings) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=3000
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=3000)
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -148,17 +146,21 @@ def _prepare_ferretdb(settings: Settings, data_dir: Path) -> Launch:
     sqlite_dir = data_dir / "ferretdb"
     sqlite_dir.mkdir(parents=True, exist_ok=True)
     return Launch(
-        argv=[str(binary), "--listen-addr", f"{host}:{port}", "--sqlite-url", f"file:{sqlite_dir}/"],
+        argv=[
+            str(binary),
+            "--listen-addr",
+            f"{host}:{port}",
+            "--sqlite-url",
+            f"file:{sqlite_dir}/",
+        ],
         env={},
     )
 
 
 async def _mongo_health(settings: Settings) -> str:
-    from motor.motor_asyncio import AsyncIOMotorClient
+    from core import docstore
 
-    client: AsyncIOMotorClient = AsyncIOMotorClient(
-        settings.mongo.uri, serverSelectionTimeoutMS=2000
-    )
+    client = docstore.client(settings)
     try:
         await client.admin.command("ping")
         info = await client.admin.command("buildInfo")

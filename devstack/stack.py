@@ -97,9 +97,7 @@ async def _health(spec: ServiceSpec, settings: Settings, timeout_s: float) -> Se
     )
 
 
-async def up(
-    settings: Settings, *, on_step: Callable[[str], None] = lambda _: None
-) -> UpReport:
+async def up(settings: Settings, *, on_step: Callable[[str], None] = lambda _: None) -> UpReport:
     t0 = time.monotonic()
     settings.stack.data_dir.mkdir(parents=True, exist_ok=True)
     started = []
@@ -115,7 +113,10 @@ async def up(
     sick = [s for s in statuses if not s.healthy]
     if sick:
         raise StackError(
-            "; ".join(f"{s.name} is not healthy after {timeout:.0f} s ({s.detail}); log: {s.log}" for s in sick)
+            "; ".join(
+                f"{s.name} is not healthy after {timeout:.0f} s ({s.detail}); log: {s.log}"
+                for s in sick
+            )
         )
     on_step("provisioning topics, buckets and indexes")
     provisioned = await provision(settings)

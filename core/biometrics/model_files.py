@@ -10,7 +10,7 @@ FETCH_COMMAND = "kibalock models fetch"
 
 
 class MissingModelError(RuntimeError):
-    """A weight file the engine needs is not on disk; the message names the command that fixes it."""
+    """A weight file the engine needs is missing; the message names the command that fixes it."""
 
     def __init__(self, what: str, path: Path) -> None:
         super().__init__(f"{what} is missing at {path}: run `{FETCH_COMMAND}` to install it")

@@ -28,8 +28,12 @@ def _free_port() -> int:
 def private(base_settings: Settings, tmp_path: Path) -> Settings:
     return base_settings.model_copy(
         update={
-            "kafka": base_settings.kafka.model_copy(update={"bootstrap": f"127.0.0.1:{_free_port()}"}),
-            "mongo": base_settings.mongo.model_copy(update={"uri": f"mongodb://127.0.0.1:{_free_port()}/"}),
+            "kafka": base_settings.kafka.model_copy(
+                update={"bootstrap": f"127.0.0.1:{_free_port()}"}
+            ),
+            "mongo": base_settings.mongo.model_copy(
+                update={"uri": f"mongodb://127.0.0.1:{_free_port()}/"}
+            ),
             "s3": base_settings.s3.model_copy(update={"endpoint": f"127.0.0.1:{_free_port()}"}),
             "stack": base_settings.stack.model_copy(
                 update={"data_dir": tmp_path / "stack", "kafka_controller_port": _free_port()}
@@ -75,7 +79,13 @@ def test_down_leaves_foreign_processes_alone(private: Settings) -> None:
     # A process on the stack's Kafka port that this stack did not start.
     port = int(private.kafka.bootstrap.rsplit(":", 1)[1])
     squatter = subprocess.Popen(
-        [sys.executable, "-c", f"import socket,time;s=socket.socket();s.bind(('127.0.0.1',{port}));s.listen();time.sleep(60)"]
+        [
+            sys.executable,
+            "-c",
+            "import socket, sys, time; s = socket.socket(); "
+            "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); time.sleep(60)",
+            str(port),
+        ]
     )
     try:
         for _ in range(50):
@@ -95,6 +105,7 @@ def test_status_cli_shows_three_healthy_services(base_settings: Settings) -> Non
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "kibalock"), "stack", "status"],
         capture_output=True,
+        check=False,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
         timeout=60,

@@ -72,7 +72,9 @@ async def test_object_round_trip_and_integrity(store: ObjectStore, ns_settings: 
     import io
 
     evil = b"\xff\xd8 another face"
-    raw.put_object(bucket, "u1/face.jpg", io.BytesIO(evil), len(evil), metadata={"sha256": ref.sha256})
+    raw.put_object(
+        bucket, "u1/face.jpg", io.BytesIO(evil), len(evil), metadata={"sha256": ref.sha256}
+    )
     with pytest.raises(IntegrityError) as caught:
         await store.get_bytes(ref)
     assert caught.value.reason == "checksum_mismatch"
