@@ -33,6 +33,14 @@ def topic_name(settings: Settings, logical: str) -> str:
     return f"{settings.kafka.topic_prefix}{logical}"
 
 
+def _topic_configs(name: str, *, compacted: bool) -> dict[str, str]:
+    configs = {"cleanup.policy": "compact"} if compacted else {}
+    if name == DEADLETTER:
+        # A dead letter carries the original record base64-encoded: a third larger.
+        configs["max.message.bytes"] = str(4 * 1024 * 1024)
+    return configs
+
+
 async def ensure_topics(settings: Settings | None = None) -> list[str]:
     """Creates every catalog topic that does not exist yet; returns the ones created."""
     settings = settings or get_settings()
@@ -45,7 +53,7 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
                 name=topic_name(settings, spec.name),
                 num_partitions=spec.partitions,
                 replication_factor=settings.kafka.replication_factor,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                topic_configs=_topic_configs(spec.name, compacted=spec.compacted),
             )
             for spec in TOPICS.values()
             if topic_name(settings, spec.name) not in existing

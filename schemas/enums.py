@@ -1,0 +1,105 @@
+"""The closed vocabularies of the events: a value outside these fails validation.
+
+``DecisionReason`` is the exception: it lists the codes in use, but the decision's ``reasons``
+field accepts any well-formed code so the gateway can add one without a schema version bump.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    RETRY = "retry"  # the sample was unusable (no face, noise…): ask again, not a failure
+
+
+class DecisionReason(StrEnum):
+    LOCKED = "locked"
+    REPLAY = "replay"
+    CHALLENGE_MISMATCH = "challenge_mismatch"
+    CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_REUSED = "challenge_reused"
+    FACE_MISMATCH = "face_mismatch"
+    VOICE_MISMATCH = "voice_mismatch"
+    NO_FACE = "no_face"
+    NO_SPEECH = "no_speech"
+    INVALID_MEDIA = "invalid_media"
+    MISSING_OBJECT = "missing_object"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    UNKNOWN_USER = "unknown_user"
+    NOT_ENROLLED = "not_enrolled"
+    LOW_QUALITY = "low_quality"
+
+
+class FeedbackLabel(StrEnum):
+    GENUINE = "genuine"
+    IMPOSTOR = "impostor"
+    ATTACK = "attack"  # a presentation attack (photo, replayed audio): an impostor that cheats
+
+
+class FeedbackSource(StrEnum):
+    TERMINAL = "terminal"
+    ADMIN = "admin"
+    FALLBACK_FACTOR = "fallback_factor"  # the user proved who they are another way (PIN, card)
+
+
+class SampleOrigin(StrEnum):
+    ACCEPTED = "accepted"  # from an attempt the gateway accepted with high confidence
+    FEEDBACK = "feedback"  # from an attempt whose ground truth came later, as feedback
+
+
+class WindowKind(StrEnum):
+    TUMBLING = "tumbling"
+    HOPPING = "hopping"
+
+
+class MetricDimension(StrEnum):
+    MODEL_VERSION = "model_version"
+    TERMINAL = "terminal"
+    GLOBAL = "global"
+
+
+class RetrainReason(StrEnum):
+    ACCURACY_DROP = "accuracy_drop"
+    USER_SAMPLE_COUNT = "user_sample_count"
+    MANUAL = "manual"
+    DRIFT = "drift"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ActivationStatus(StrEnum):
+    ACTIVATED = "activated"
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+
+
+class LockAction(StrEnum):
+    LOCK = "lock"
+    UNLOCK = "unlock"
+
+
+class TensorDType(StrEnum):
+    """Element types of an ONNX model's inputs and outputs (ONNX's own names)."""
+
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    INT8 = "int8"
+    INT16 = "int16"
+    INT32 = "int32"
+    INT64 = "int64"
+    UINT8 = "uint8"
+    UINT16 = "uint16"
+    UINT32 = "uint32"
+    UINT64 = "uint64"
+    BOOL = "bool"
+    STRING = "string"
