@@ -47,6 +47,9 @@ INDEXES: list[IndexSpec] = [
     IndexSpec("models", [("name", ASCENDING), ("version", ASCENDING)], unique=True),
     IndexSpec("jobs", [("job_id", ASCENDING)], unique=True),
     IndexSpec("audit", [("at", DESCENDING)]),
+    IndexSpec("challenges", [("challenge_id", ASCENDING)], unique=True),
+    IndexSpec("media_seen", [("sha256", ASCENDING)], unique=True),
+    IndexSpec("lockouts", [("user_id", ASCENDING)], unique=True),
 ]
 
 

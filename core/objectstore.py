@@ -133,6 +133,9 @@ class ObjectStore:
             raise
         return True
 
+    async def delete(self, bucket: str, key: str) -> None:
+        await asyncio.to_thread(self._client.remove_object, bucket, key)
+
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         def _list() -> list[str]:
             objects = self._client.list_objects(bucket, prefix=prefix, recursive=True)

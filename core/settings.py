@@ -65,6 +65,22 @@ class GatewayOptions(BaseModel):
     model_update_check: bool = True
     training_quality_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
     target_fmr: float = Field(default=1e-3, gt=0.0, lt=1.0)
+    # Admin endpoints (enrolment, erasure, model import, exports) need this key.
+    api_key: SecretStr | None = None
+    # AES-256-GCM key for templates at rest: base64 of 32 bytes, or a file holding it.
+    template_key: SecretStr | None = None
+    template_key_file: Path | None = None
+    challenge_digits: int = Field(default=3, ge=3, le=12)
+    challenge_ttl_s: float = Field(default=120.0, gt=0)
+    session_ttl_s: float = Field(default=900.0, gt=0)
+    min_enrol_samples: int = Field(default=3, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # CPU-bound model work: worker threads, and attempts in flight before the consumer waits.
+    workers: int = Field(default=2, ge=1)
+    max_in_flight: int = Field(default=4, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    consumer_group: str = "auth-gateway"
 
 
 class KafkaSettings(BaseModel):

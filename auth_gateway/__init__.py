@@ -1,0 +1,1 @@
+"""KibaLock: verifies voice + face login attempts against enrolled templates and decides."""

@@ -1,0 +1,70 @@
+"""Runs the CPU-bound biometric engines off the event loop, with a bound on work in flight.
+
+The engines (face, voice, spoken challenge) are loaded once per process. Calls go to a thread
+pool (the models release the GIL in native code); a semaphore caps the attempts being analysed
+at once, so a burst waits at the door instead of piling up memory and latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from core.biometrics.challenge import ChallengeChecker, ChallengeResult
+from core.biometrics.voice import VoiceEngine, VoiceSample
+
+from core.biometrics.face import FaceEngine, FaceSample
+
+
+class Analyser:
+    def __init__(
+        self,
+        face: FaceEngine,
+        voice: VoiceEngine,
+        challenge: ChallengeChecker,
+        *,
+        workers: int,
+        max_in_flight: int,
+    ) -> None:
+        self.face_engine = face
+        self.voice_engine = voice
+        self.challenge_checker = challenge
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biometrics")
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self.in_flight = 0
+
+    @classmethod
+    def load(cls, *, workers: int, max_in_flight: int) -> Analyser:
+        return cls(
+            FaceEngine(),
+            VoiceEngine(),
+            ChallengeChecker(),
+            workers=workers,
+            max_in_flight=max_in_flight,
+        )
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        async with self._slots:
+            self.in_flight += 1
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            finally:
+                self.in_flight -= 1
+
+    async def face(self, data: bytes) -> FaceSample:
+        result: FaceSample = await self._run(self.face_engine.analyse, data)
+        return result
+
+    async def voice(self, data: bytes) -> VoiceSample:
+        result: VoiceSample = await self._run(self.voice_engine.analyse, data)
+        return result
+
+    async def challenge(self, audio_16k: npt.NDArray[np.float32], expected: str) -> ChallengeResult:
+        result: ChallengeResult = await self._run(self.challenge_checker.check, audio_16k, expected)
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,81 @@
+"""Spoken challenges against replay: random digits bound to a user and a terminal, used once."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from pymongo import ReturnDocument
+
+from core.docstore import Database
+
+
+class Challenge(BaseModel):
+    challenge_id: str
+    user_id: str
+    terminal_id: str
+    digits: str
+    expires_at: datetime
+
+
+class ChallengeRejected(Exception):
+    """Why a challenge cannot be used; ``reason`` is the decision reason code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ChallengeStore:
+    def __init__(self, db: Database, *, digits: int, ttl_s: float) -> None:
+        self._coll = db["challenges"]
+        self._digits = digits
+        self._ttl = timedelta(seconds=ttl_s)
+
+    async def issue(self, user_id: str, terminal_id: str) -> Challenge:
+        # No digit repeats back to back: "4 4" is easily heard as one digit.
+        digits = [secrets.choice("0123456789")]
+        while len(digits) < self._digits:
+            digit = secrets.choice("0123456789")
+            if digit != digits[-1]:
+                digits.append(digit)
+        challenge = Challenge(
+            challenge_id=uuid.uuid4().hex,
+            user_id=user_id,
+            terminal_id=terminal_id,
+            digits="".join(digits),
+            expires_at=datetime.now(UTC) + self._ttl,
+        )
+        await self._coll.insert_one({**challenge.model_dump(), "used_by": None})
+        return challenge
+
+    async def redeem(
+        self, challenge_id: str, *, user_id: str, terminal_id: str, attempt_id: str
+    ) -> Challenge:
+        """Marks the challenge used by ``attempt_id`` and returns it, or says why it cannot be.
+
+        Redeeming again with the same attempt is allowed: a redelivered attempt is not a reuse.
+        """
+        doc = await self._coll.find_one_and_update(
+            {"challenge_id": challenge_id, "used_by": {"$in": [None, attempt_id]}},
+            {"$set": {"used_by": attempt_id, "used_at": datetime.now(UTC)}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:
+            exists = await self._coll.find_one({"challenge_id": challenge_id})
+            if exists is None:
+                raise ChallengeRejected("challenge_unknown", "no such challenge")
+            raise ChallengeRejected("challenge_reused", "this challenge was already answered")
+        challenge = Challenge.model_validate(doc)
+        if challenge.user_id != user_id or challenge.terminal_id != terminal_id:
+            raise ChallengeRejected(
+                "challenge_mismatch", "the challenge was issued to another user or terminal"
+            )
+        if challenge.expires_at <= datetime.now(UTC):
+            raise ChallengeRejected("challenge_expired", "the challenge expired")
+        return challenge
+
+    async def erase_user(self, user_id: str) -> int:
+        return (await self._coll.delete_many({"user_id": user_id})).deleted_count

@@ -1,0 +1,97 @@
+"""``kibalock gateway`` (run the service) and ``kibalock enroll`` (enrol a user from files)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from core.settings import get_settings
+
+gateway_app = typer.Typer(
+    help=(
+        "KibaLock gateway: consumes auth.attempts, decides, serves the REST API "
+        "(KIBALOCK_KIBALOCK__HTTP_PORT, default 8080; docs at /docs). Needs a template key "
+        "(KIBALOCK_KIBALOCK__TEMPLATE_KEY or _FILE) and, for admin endpoints, "
+        "KIBALOCK_KIBALOCK__API_KEY."
+    ),
+    invoke_without_command=True,
+)
+console = Console(stderr=True)
+
+
+@gateway_app.callback()
+def run(ctx: typer.Context) -> None:
+    """Run the gateway until SIGTERM / Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from auth_gateway.crypto import TemplateKeyError, load_key
+    from auth_gateway.service import serve
+
+    settings = get_settings()
+    try:
+        load_key(settings.kibalock)
+    except TemplateKeyError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    asyncio.run(serve(settings))
+
+
+@gateway_app.command()
+def keygen(
+    out: Annotated[Path, typer.Option(help="file to write the new template key to")],
+) -> None:
+    """Write a new random AES-256 template key (base64) to a file readable by its owner only."""
+    from auth_gateway.crypto import new_key
+
+    if out.exists():
+        console.print(f"[red]{out} exists; refusing to overwrite a key (templates depend on it)[/]")
+        raise typer.Exit(1)
+    out.touch(mode=0o600)
+    out.write_text(new_key() + "\n")
+    console.print(f"wrote {out}; set KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE={out}")
+
+
+def enroll_command(
+    user: Annotated[str, typer.Option(help="user id to enrol")],
+    face: Annotated[list[Path], typer.Option(help="a face photo (repeat, at least 3)")],
+    voice: Annotated[list[Path], typer.Option(help="a voice clip (repeat, at least 3)")],
+) -> None:
+    """Enrol a user from photo and voice files, directly against MongoDB and object storage."""
+    from auth_gateway.enrolment import EnrolmentError, Upload
+    from auth_gateway.service import load_gateway
+
+    async def _enroll() -> None:
+        gateway, producer = await load_gateway(get_settings())
+        try:
+            uploads = {
+                kind: [Upload(data=p.read_bytes(), content_type=_content_type(p)) for p in paths]
+                for kind, paths in (("face", face), ("voice", voice))
+            }
+            result = await gateway.enroller.enroll(user, uploads["face"], uploads["voice"])
+            console.print(result.model_dump_json(indent=2))
+        except EnrolmentError as exc:
+            console.print(f"[red]{exc}[/]")
+            for rejected in exc.rejected:
+                console.print(f"  {rejected.modality}[{rejected.index}]: {rejected.reason}")
+            raise typer.Exit(1) from exc
+        finally:
+            await producer.stop()
+            gateway.analyser.close()
+            gateway.close()
+
+    asyncio.run(_enroll())
+
+
+def _content_type(path: Path) -> str:
+    return {
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".png": "image/png",
+        ".wav": "audio/wav",
+        ".flac": "audio/flac",
+        ".ogg": "audio/ogg",
+    }.get(path.suffix.lower(), "application/octet-stream")

@@ -1,0 +1,95 @@
+"""Templates at rest: AES-256-GCM, bound to the user, modality and model version.
+
+The associated data ties each ciphertext to its (user, modality, version): a ciphertext copied
+onto another user's document fails authentication instead of letting that user log in as
+someone else. The key comes from settings or a key file and is never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core.settings import GatewayOptions
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class TemplateKeyError(RuntimeError):
+    """No usable key: the message says which setting to provide."""
+
+
+class TemplateTampered(RuntimeError):
+    """A stored template failed authentication (wrong key, or moved to another user)."""
+
+
+def load_key(options: GatewayOptions) -> bytes:
+    if options.template_key is not None:
+        encoded = options.template_key.get_secret_value()
+        source = "KIBALOCK_KIBALOCK__TEMPLATE_KEY"
+    elif options.template_key_file is not None:
+        try:
+            encoded = options.template_key_file.expanduser().read_text().strip()
+        except OSError as exc:
+            raise TemplateKeyError(f"cannot read the template key file: {exc}") from exc
+        source = str(options.template_key_file)
+    else:
+        raise TemplateKeyError(
+            "templates are encrypted at rest: set KIBALOCK_KIBALOCK__TEMPLATE_KEY (base64 of 32 "
+            "random bytes) or KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE; `kibalock gateway keygen` "
+            "makes one"
+        )
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError as exc:
+        raise TemplateKeyError(f"the template key from {source} is not base64") from exc
+    if len(key) != KEY_BYTES:
+        raise TemplateKeyError(f"the template key from {source} must be {KEY_BYTES} bytes")
+    return key
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+class TemplateCipher:
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def _context(user_id: str, modality: str, version: str) -> bytes:
+        return f"kibalock-template\x00{user_id}\x00{modality}\x00{version}".encode()
+
+    def seal(
+        self, vectors: npt.NDArray[np.float32], *, user_id: str, modality: str, version: str
+    ) -> bytes:
+        """Encrypts a (n, d) float32 array; the shape travels inside the ciphertext."""
+        array = np.ascontiguousarray(vectors, dtype="<f4")
+        if array.ndim != 2:
+            raise ValueError("templates are a 2-D array (samples × dimensions)")
+        header = np.asarray(array.shape, dtype="<u4").tobytes()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(
+            nonce, header + array.tobytes(), self._context(user_id, modality, version)
+        )
+        return nonce + sealed
+
+    def open(
+        self, blob: bytes, *, user_id: str, modality: str, version: str
+    ) -> npt.NDArray[np.float32]:
+        try:
+            plain = self._aead.decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._context(user_id, modality, version)
+            )
+        except InvalidTag as exc:
+            raise TemplateTampered(
+                f"template of {user_id}/{modality}/{version} failed authentication"
+            ) from exc
+        rows, cols = np.frombuffer(plain[:8], dtype="<u4")
+        return np.frombuffer(plain[8:], dtype="<f4").reshape(int(rows), int(cols)).copy()

@@ -1,0 +1,128 @@
+"""Enrolment: at least N usable face photos and N voice clips make a user's templates.
+
+Raw enrolment samples are kept in the samples bucket (``{user}/enrol/...``): a new embedder
+version re-embeds them into templates for that version before it is switched on. Templates are
+stored per user × modality × model version, encrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import numpy as np
+from pydantic import BaseModel
+
+from auth_gateway.analysis import Analyser
+from auth_gateway.templates import TemplateStore
+from auth_gateway.verifier import template_version
+from core.biometrics.types import SampleStatus
+from core.docstore import Database
+from core.objectstore import ObjectStore
+
+
+class Upload(BaseModel):
+    data: bytes
+    content_type: str
+
+
+class RejectedSample(BaseModel):
+    modality: str
+    index: int
+    reason: str
+
+
+class EnrolmentError(Exception):
+    def __init__(self, message: str, rejected: list[RejectedSample]) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+class EnrolmentResult(BaseModel):
+    user_id: str
+    face_samples: int
+    voice_samples: int
+    rejected: list[RejectedSample]
+    model_versions: dict[str, str]
+
+
+class Enroller:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        analyser: Analyser,
+        templates: TemplateStore,
+        *,
+        min_samples: int,
+    ) -> None:
+        self._users = db["users"]
+        self._objects = objects
+        self._analyser = analyser
+        self._templates = templates
+        self._min = min_samples
+
+    async def enroll(
+        self, user_id: str, faces: list[Upload], voices: list[Upload]
+    ) -> EnrolmentResult:
+        face_results = await asyncio.gather(*(self._analyser.face(f.data) for f in faces))
+        voice_results = await asyncio.gather(*(self._analyser.voice(v.data) for v in voices))
+        rejected = [
+            RejectedSample(modality=modality, index=i, reason=s.reason or s.status.value)
+            for modality, results in (("face", face_results), ("voice", voice_results))
+            for i, s in enumerate(results)
+            if s.status is not SampleStatus.OK or s.embedding is None
+        ]
+        good_faces = [
+            (u, s) for u, s in zip(faces, face_results, strict=True) if s.status is SampleStatus.OK
+        ]
+        good_voices = [
+            (u, s)
+            for u, s in zip(voices, voice_results, strict=True)
+            if s.status is SampleStatus.OK
+        ]
+        if len(good_faces) < self._min or len(good_voices) < self._min:
+            raise EnrolmentError(
+                f"enrolment needs at least {self._min} usable face photos and {self._min} usable "
+                f"voice clips; got {len(good_faces)} and {len(good_voices)}",
+                rejected,
+            )
+
+        bucket = self._objects.bucket("samples")
+        await self._objects.delete_prefix(bucket, f"{user_id}/enrol/")
+        stored: list[dict[str, object]] = []
+        versions: dict[str, str] = {}
+        for modality, good in (("face", good_faces), ("voice", good_voices)):
+            vectors = np.stack([s.embedding for _, s in good]).astype(np.float32)
+            model, version = good[0][1].model, good[0][1].version
+            versions[model] = version
+            await self._templates.save(user_id, modality, template_version(model, version), vectors)
+            for i, (upload, _) in enumerate(good):
+                ref = await self._objects.put_bytes(
+                    bucket, f"{user_id}/enrol/{modality}/{i}", upload.data, upload.content_type
+                )
+                stored.append({"modality": modality, "ref": ref.model_dump()})
+        await self._users.update_one(
+            {"user_id": user_id},
+            {
+                "$set": {
+                    "enrolled_at": datetime.now(UTC),
+                    "enrol_samples": stored,
+                    "model_versions": versions,
+                }
+            },
+            upsert=True,
+        )
+        return EnrolmentResult(
+            user_id=user_id,
+            face_samples=len(good_faces),
+            voice_samples=len(good_voices),
+            rejected=rejected,
+            model_versions=versions,
+        )
+
+    async def exists(self, user_id: str) -> bool:
+        return await self._users.find_one({"user_id": user_id}) is not None
+
+    async def erase_user(self, user_id: str) -> int:
+        return (await self._users.delete_many({"user_id": user_id})).deleted_count

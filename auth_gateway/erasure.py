@@ -1,0 +1,54 @@
+"""The right to erasure: a user's templates, samples, sessions and records, everywhere.
+
+Media are found two ways, so nothing escapes a terminal that used an unusual key: everything
+under the user's prefix in the samples and training buckets, and every object referenced by one
+of the user's logged attempts. The audit trail keeps only a hash of the erased user id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Protocol
+
+from auth_gateway.decision_log import DecisionLog
+from core.docstore import Database
+from core.objectstore import ObjectStore
+
+
+class Erasable(Protocol):
+    async def erase_user(self, user_id: str) -> int: ...
+
+
+async def erase_user(
+    user_id: str,
+    *,
+    db: Database,
+    objects: ObjectStore,
+    log: DecisionLog,
+    stores: list[Erasable],
+) -> dict[str, int]:
+    removed: dict[str, int] = {}
+    referenced = 0
+    async for doc in db["attempts"].find({"user_id": user_id}, {"attempt_id": 1}):
+        attempt = await log.attempt_of(doc["attempt_id"])
+        for ref in (attempt.face, attempt.voice) if attempt else ():
+            if ref is not None and await objects.exists(ref.bucket, ref.key):
+                await objects.delete(ref.bucket, ref.key)
+                referenced += 1
+    removed["referenced_media"] = referenced
+    removed["samples_bucket"] = await objects.delete_prefix(
+        objects.bucket("samples"), f"{user_id}/"
+    )
+    for store in stores:
+        removed[type(store).__name__] = await store.erase_user(user_id)
+    removed["decision_log"] = await log.erase_user(user_id)
+    await db["audit"].insert_one(
+        {
+            "at": datetime.now(UTC),
+            "action": "erase_user",
+            "user_sha256": hashlib.sha256(user_id.encode()).hexdigest(),
+            "removed": removed,
+        }
+    )
+    return removed

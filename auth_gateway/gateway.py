@@ -1,0 +1,182 @@
+"""The gateway's state and its three event handlers (attempts, feedback, lockouts).
+
+Both entry points — the Kafka consumer and the REST ``/verify`` — go through
+:meth:`Gateway.handle_attempt`, so they share one engine, one decision log and one idempotence
+rule: an attempt_id already decided yields the stored decision again, never a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord
+from core.biometrics.challenge import MODEL_VERSION as ASR_VERSION
+from prometheus_client import Counter, Histogram
+
+from auth_gateway.analysis import Analyser
+from auth_gateway.capture import SampleCapture
+from auth_gateway.challenges import ChallengeStore
+from auth_gateway.crypto import TemplateCipher, load_key
+from auth_gateway.decision_log import DecisionLog
+from auth_gateway.enrolment import Enroller
+from auth_gateway.lockouts import LockoutBook
+from auth_gateway.policy import DecisionPolicy, load_policy
+from auth_gateway.replay import ReplayGuard
+from auth_gateway.sessions import Session, SessionStore
+from auth_gateway.templates import TemplateStore
+from auth_gateway.verifier import PRODUCER, Verifier
+from core import docstore
+from core.bus import EventProducer
+from core.logging import get_logger
+from core.objectstore import ObjectStore
+from core.settings import Settings
+from schemas import AuthAttempt, AuthDecision, AuthFeedback, Event, LockoutEvent, QualityReport
+from schemas.enums import FeedbackLabel, Outcome, SampleOrigin
+
+log = get_logger(__name__)
+
+DECISIONS = Counter("kibalock_decisions_total", "Decisions made", ["outcome"])
+DECISION_LATENCY = Histogram(
+    "kibalock_decision_seconds",
+    "From attempt received to decision",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16),
+)
+REDELIVERED = Counter("kibalock_redelivered_attempts_total", "Attempts decided before")
+CAPTURED = Counter("kibalock_training_samples_total", "Training samples captured", ["origin"])
+
+
+@dataclass
+class Handled:
+    decision: AuthDecision
+    session: Session | None
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        analyser: Analyser,
+        producer: EventProducer,
+        policy: DecisionPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = docstore.client(settings)
+        self.db = self.client[settings.mongo.database]
+        self.objects = ObjectStore(settings)
+        self.producer = producer
+        self.analyser = analyser
+        options = settings.kibalock
+        self.templates = TemplateStore(self.db, TemplateCipher(load_key(options)))
+        self.challenges = ChallengeStore(
+            self.db, digits=options.challenge_digits, ttl_s=options.challenge_ttl_s
+        )
+        self.replay = ReplayGuard(self.db)
+        self.lockouts = LockoutBook(self.db)
+        self.sessions = SessionStore(self.db, ttl_s=options.session_ttl_s)
+        self.log = DecisionLog(self.db)
+        self.capture = SampleCapture(
+            self.db, self.objects, producer, threshold=options.training_quality_threshold
+        )
+        self.enroller = Enroller(
+            self.db, self.objects, analyser, self.templates, min_samples=options.min_enrol_samples
+        )
+        self.verifier = Verifier(
+            analyser=analyser,
+            objects=self.objects,
+            templates=self.templates,
+            challenges=self.challenges,
+            replay=self.replay,
+            lockouts=self.lockouts,
+            policy=policy or load_policy(),
+            asr_version=ASR_VERSION,
+        )
+
+    async def prepare(self) -> None:
+        """Indexes and buckets exist before the first attempt (idempotent)."""
+        await docstore.ensure_indexes(self.db)
+        await self.objects.ensure_buckets()
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def handle_attempt(self, attempt: AuthAttempt) -> Handled:
+        stored = await self.log.find(attempt.attempt_id)
+        if stored is not None:
+            # The first delivery may have died before publishing: publish the same event again
+            # (same event_id, so consumers that saw it already drop it).
+            REDELIVERED.inc()
+            await self.producer.publish(stored)
+            session = (
+                await self.sessions.open(stored.user_id, stored.attempt_id)
+                if stored.outcome is Outcome.ACCEPT
+                else None
+            )
+            return Handled(stored, session)
+
+        verdict = await self.verifier.verify(attempt)
+        face_q, voice_q = verdict.quality()
+        qualities = {
+            name: q.score for name, q in (("face", face_q), ("voice", voice_q)) if q is not None
+        }
+        decision, is_new = await self.log.record(attempt, verdict.decision, qualities)
+        session = None
+        if decision.outcome is Outcome.ACCEPT:
+            session = await self.sessions.open(decision.user_id, decision.attempt_id)
+        await self.producer.publish(decision)
+        if not is_new:
+            return Handled(decision, session)
+        DECISIONS.labels(decision.outcome.value).inc()
+        DECISION_LATENCY.observe(decision.latency_ms / 1000.0)
+        if face_q or voice_q:
+            await self.producer.publish(
+                QualityReport(
+                    producer=PRODUCER,
+                    attempt_id=attempt.attempt_id,
+                    user_id=attempt.user_id,
+                    terminal_id=attempt.terminal_id,
+                    face=face_q,
+                    voice=voice_q,
+                )
+            )
+        qualifies = self.capture.qualifies(qualities.get("face"), qualities.get("voice"))
+        if decision.outcome is Outcome.ACCEPT and qualifies:
+            captured = await self.capture.capture(
+                attempt, verdict.media, qualities, SampleOrigin.ACCEPTED
+            )
+            if captured:
+                CAPTURED.labels("accepted").inc()
+        log.info(
+            "decision",
+            attempt_id=decision.attempt_id,
+            outcome=decision.outcome.value,
+            reasons=decision.reasons,
+            fused=decision.fused_score,
+            latency_ms=round(decision.latency_ms, 1),
+        )
+        return Handled(decision, session)
+
+    async def handle_feedback(self, feedback: AuthFeedback) -> None:
+        """A rejected attempt later confirmed genuine becomes a training sample."""
+        if feedback.label is not FeedbackLabel.GENUINE:
+            return
+        decision = await self.log.find(feedback.attempt_id)
+        attempt = await self.log.attempt_of(feedback.attempt_id)
+        if decision is None or attempt is None or decision.outcome is Outcome.ACCEPT:
+            return
+        media: dict[str, bytes] = {}
+        for modality, ref in (("face", attempt.face), ("voice", attempt.voice)):
+            if ref is not None and await self.objects.exists(ref.bucket, ref.key):
+                media[modality] = await self.objects.get_bytes(ref)
+        qualities = await self.log.qualities_of(feedback.attempt_id)
+        usable = {m: d for m, d in media.items() if m in qualities}
+        if usable and await self.capture.capture(attempt, usable, qualities, SampleOrigin.FEEDBACK):
+            CAPTURED.labels("feedback").inc()
+
+    async def handle_event(self, event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if isinstance(event, AuthAttempt):
+            await self.handle_attempt(event)
+        elif isinstance(event, AuthFeedback):
+            await self.handle_feedback(event)
+        elif isinstance(event, LockoutEvent):
+            await self.lockouts.apply(event)

@@ -1,0 +1,33 @@
+"""Replay guard: a media sample (by sha256) may serve one attempt only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from core.docstore import Database
+
+
+class ReplayGuard:
+    def __init__(self, db: Database) -> None:
+        self._coll = db["media_seen"]
+
+    async def first_use(self, sha256: str, *, attempt_id: str, user_id: str) -> bool:
+        """True when ``sha256`` is new, or was first seen in this same attempt (redelivery)."""
+        try:
+            await self._coll.insert_one(
+                {
+                    "sha256": sha256,
+                    "attempt_id": attempt_id,
+                    "user_id": user_id,
+                    "at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            seen = await self._coll.find_one({"sha256": sha256})
+            return seen is not None and seen["attempt_id"] == attempt_id
+        return True
+
+    async def erase_user(self, user_id: str) -> int:
+        return (await self._coll.delete_many({"user_id": user_id})).deleted_count

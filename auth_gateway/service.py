@@ -1,0 +1,74 @@
+"""``kibalock gateway``: the Kafka consumer and the REST API in one process, stopped gracefully.
+
+The HTTP server answers ``/healthz`` at once; ``/readyz`` turns ready once the models are
+loaded. On SIGTERM/SIGINT the consumer finishes the attempt in hand and commits, the HTTP
+server drains, then the producer flushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import uvicorn
+
+from auth_gateway.analysis import Analyser
+from auth_gateway.api import create_app
+from auth_gateway.gateway import Gateway
+from core.bus import ConsumerLoop, EventProducer, ensure_topics
+from core.logging import configure_logging, get_logger
+from core.settings import Settings
+
+log = get_logger(__name__)
+TOPICS = ["auth.attempts", "auth.feedback", "security.lockouts"]
+
+
+async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
+    """Topics, producer, engines (loaded in a thread: seconds of work) and the gateway state."""
+    options = settings.kibalock
+    await ensure_topics(settings)
+    producer = EventProducer(settings, producer_name="auth-gateway")
+    await producer.start()
+    analyser = await asyncio.to_thread(
+        Analyser.load, workers=options.workers, max_in_flight=options.max_in_flight
+    )
+    gateway = Gateway(settings, analyser=analyser, producer=producer)
+    await gateway.prepare()
+    return gateway, producer
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    configure_logging()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    holder: dict[str, Gateway] = {}
+    app = create_app(lambda: holder.get("gateway"))
+    options = settings.kibalock
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=options.http_host, port=options.http_port, log_config=None)
+    )
+    # Our own handlers above decide when to stop; uvicorn must not exit on its own.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    http = asyncio.create_task(server.serve())
+
+    gateway, producer = await load_gateway(settings)
+    holder["gateway"] = gateway
+    consumer = ConsumerLoop(
+        TOPICS, options.consumer_group, gateway.handle_event, producer, settings=settings
+    )
+    consuming = asyncio.create_task(consumer.run())
+    log.info("gateway ready", http=f"{options.http_host}:{options.http_port}", topics=TOPICS)
+
+    await stop.wait()
+    log.info("gateway stopping")
+    consumer.stop()
+    await consuming
+    server.should_exit = True
+    await http
+    await producer.stop()
+    gateway.analyser.close()
+    gateway.close()
+    log.info("gateway stopped", handled=consumer.handled, dead_lettered=consumer.dead_lettered)
