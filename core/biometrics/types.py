@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -26,13 +25,3 @@ class Quality(BaseModel):
 
     score: float = Field(ge=0.0, le=1.0)
     components: dict[str, float] = Field(default_factory=dict)
-
-
-class Embedding(BaseModel):
-    """An L2-normalised template vector and the model version that produced it."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    vector: np.ndarray
-    model: str
-    version: str

@@ -24,7 +24,8 @@ from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.settings import Settings
 from schemas import AuthFeedback, LockoutEvent, decode
 from schemas.enums import FeedbackLabel, FeedbackSource, LockAction, Outcome
-from tests.integration.gateway_kit import Person, attempt, people
+from producers.people import Person
+from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 
 API_KEY = "test-admin-key"
@@ -74,9 +75,8 @@ async def gateway(gw_settings: Settings, analyser: Analyser) -> AsyncIterator[Ga
 async def users(gateway: Gateway, shared_data: Path) -> list[Person]:
     crowd = people(shared_data)
     for person in crowd:
-        result = await gateway.enroller.enroll(
-            person.user_id, person.enrol_faces(), person.enrol_voices()
-        )
+        faces, voices = enrol_uploads(person)
+        result = await gateway.enroller.enroll(person.user_id, faces, voices)
         assert result.face_samples == 3 and result.voice_samples == 3, result
     return crowd
 
@@ -476,12 +476,11 @@ async def test_rest_enrol_verify_and_erasure_leave_nothing(
         transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=120
     ) as http:
         files = [
-            ("faces", (f"f{i}.jpg", u.data, "image/jpeg"))
-            for i, u in enumerate(person.enrol_faces())
+            ("faces", (f"f{i}.jpg", d, "image/jpeg")) for i, d in enumerate(person.enrol_photos())
         ]
         files += [
-            ("voices", (f"v{i}.wav", u.data, "audio/wav"))
-            for i, u in enumerate(person.enrol_voices())
+            ("voices", (f"v{i}.wav", d, "audio/wav"))
+            for i, d in enumerate(person.enrol_utterances())
         ]
         response = await http.post(
             "/enroll", headers=ok, data={"user_id": person.user_id}, files=files

@@ -1,0 +1,59 @@
+"""The base face embedding: DeepFace's ``Dlib`` model, run through dlib directly.
+
+DeepFace's ``Dlib`` client is ``dlib.face_recognition_model_v1(<this .dat>)`` called with
+``compute_face_descriptor`` on a 150x150 RGB face; this module calls the same function with the
+same weights, so the network and its 128-d output are identical. The 150x150 face handed to it
+is dlib's canonical face chip (5-point landmarks, ``get_face_chip`` with dlib's default 0.25
+padding), which is the alignment the ResNet was trained with; DeepFace instead rotates by the
+eyes and pads a detector crop, which measured 4.4 % EER on the shared photos against 0.06 % here.
+
+Not thread-safe: dlib's network keeps per-call buffers; the engine serialises calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dlib
+import numpy as np
+from numpy.typing import NDArray
+
+from core.biometrics.face_detect import FaceBox
+
+CHIP_SIZE = 150  # the ResNet's input size
+CHIP_PADDING = 0.25  # dlib's default, used when the ResNet was trained
+EMBEDDING_DIM = 128
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    chip: NDArray[np.uint8]  # RGB, CHIP_SIZE x CHIP_SIZE, the embedder's input
+    # Same alignment without padding: the face alone, for quality measurements.
+    tight: NDArray[np.uint8]
+
+
+class DlibFaceEmbedder:
+    def __init__(self, embedder_weights: Path, landmark_weights: Path, tight_size: int) -> None:
+        self._net = dlib.face_recognition_model_v1(str(embedder_weights))
+        self._landmarks = dlib.shape_predictor(str(landmark_weights))
+        self._tight_size = tight_size
+
+    def align(self, rgb: NDArray[np.uint8], box: FaceBox) -> AlignedFace:
+        rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
+        shape = self._landmarks(rgb, rect)
+        return AlignedFace(
+            chip=dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING),
+            tight=dlib.get_face_chip(rgb, shape, size=self._tight_size, padding=0.0),
+        )
+
+    def embed(self, chip: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """128-d float32, L2-normalised (dlib's raw output is close to, not exactly, unit norm)."""
+        vector = np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32)
+        return l2_normalise(vector)
+
+
+def l2_normalise(vector: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0.0 else vector).astype(np.float32)

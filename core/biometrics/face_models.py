@@ -1,0 +1,93 @@
+"""The default face weights: where they come from (a PyPI package) and where the engine reads them.
+
+Both files ship in ``face_recognition_models`` (dlib's own releases):
+
+- ``dlib_face_recognition_resnet_model_v1.dat``: the ResNet behind DeepFace's ``Dlib`` model
+  (DeepFace downloads this very file from dlib.net); 128-d output.
+- ``shape_predictor_5_face_landmarks.dat``: the 5-point landmark model dlib's face chip
+  alignment is defined with (and that the ResNet was trained on).
+
+The detector needs no file: dlib's HOG frontal face detector is compiled into dlib.
+
+The package's ``__init__`` imports ``pkg_resources``, which current setuptools no longer ships,
+so the files are located through the import system without executing the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from core.biometrics.model_files import MissingModelError, require
+
+FACE_SUBDIR = "face"
+EMBEDDER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+_SOURCE_PACKAGE = "face_recognition_models"
+
+
+def face_model_paths(models_dir: Path) -> tuple[Path, Path]:
+    """(embedder, landmarks) weight paths; raises MissingModelError if either is absent."""
+    base = models_dir / FACE_SUBDIR
+    return (
+        require(base / EMBEDDER_FILE, "face embedder weights (dlib ResNet)"),
+        require(base / LANDMARKS_FILE, "face landmark weights (dlib 5-point)"),
+    )
+
+
+def fetch_models(models_dir: Path) -> list[Path]:
+    """Copy the default face weights from their package into ``models_dir``; returns their paths.
+
+    Idempotent: a file already present with the same size and sha256 is left alone.
+    """
+    source = _package_models_dir()
+    target = models_dir / FACE_SUBDIR
+    target.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for name in (EMBEDDER_FILE, LANDMARKS_FILE):
+        src = require(source / name, f"{name} in the {_SOURCE_PACKAGE} package")
+        dst = target / name
+        if not _same_file(src, dst):
+            _atomic_copy(src, dst)
+        fetched.append(dst)
+    return fetched
+
+
+def _package_models_dir() -> Path:
+    spec = importlib.util.find_spec(_SOURCE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(
+            f"the {_SOURCE_PACKAGE} package (pip install face-recognition-models)",
+            Path(_SOURCE_PACKAGE),
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _same_file(src: Path, dst: Path) -> bool:
+    return (
+        dst.is_file() and dst.stat().st_size == src.stat().st_size and _sha256(dst) == _sha256(src)
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    # Copy then rename, so a concurrent engine start never loads a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

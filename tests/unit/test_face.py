@@ -1,0 +1,269 @@
+"""Face pipeline on the real shared photos, degraded and broken by the tests themselves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from numpy.typing import NDArray
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from core.biometrics.face import FaceEngine, FaceSample, ImageLimits, fetch_models
+from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
+from core.biometrics.types import SampleStatus
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models")
+    fetch_models(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(models: Path) -> FaceEngine:
+    return FaceEngine(models)
+
+
+@pytest.fixture(scope="module")
+def faces(shared_data: Path) -> Path:
+    return shared_data / "faces"
+
+
+@pytest.fixture(scope="module")
+def identities(faces: Path) -> dict[str, list[str]]:
+    by_identity: dict[str, list[str]] = {}
+    with (faces / "identities.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            by_identity.setdefault(row["identity"], []).append(row["file"])
+    return {k: sorted(v) for k, v in sorted(by_identity.items())}
+
+
+def _read(path: Path) -> NDArray[np.uint8]:
+    bgr = cv2.imread(str(path))
+    assert bgr is not None, path
+    return np.asarray(bgr, dtype=np.uint8)
+
+
+def _jpeg(bgr: NDArray[np.uint8], quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def _ok(sample: FaceSample) -> FaceSample:
+    assert sample.status is SampleStatus.OK, sample.reason
+    return sample
+
+
+def test_clean_photo_gives_a_unit_embedding(engine: FaceEngine, faces: Path) -> None:
+    data = (faces / "img1.jpg").read_bytes()
+    sample = _ok(engine.analyse(data))
+    assert sample.embedding is not None and sample.base_embedding is not None
+    assert sample.embedding.dtype == np.float32 and sample.embedding.shape == (128,)
+    assert np.linalg.norm(sample.embedding) == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(sample.embedding, sample.base_embedding)
+    assert (sample.model, sample.version) == ("face-embedder", "dlib-resnet-v1")
+    assert {"decode", "detect", "embed", "total"} <= sample.timing_ms.keys()
+    height, width = _read(faces / "img1.jpg").shape[:2]
+    box = sample.face_box
+    assert box is not None and 0 <= box.left < box.right <= width
+    assert 0 <= box.top < box.bottom <= height
+    assert 0.5 < sample.quality.score <= 1.0 and sample.quality.components["face"] == 1.0
+
+
+def _gif(_: bytes) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "gray").save(buf, format="GIF")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda _: b"", "empty"),
+        (lambda _: b"user=alice\npassword=hunter2\n" * 10, "unsupported_format"),
+        (lambda jpeg: jpeg[: len(jpeg) // 2], "truncated"),
+        (lambda jpeg: jpeg + b"\0" * (10 * 1024 * 1024), "too_large"),
+        (_gif, "unsupported_format"),
+    ],
+    ids=["empty", "text", "truncated-jpeg", "over-10MB", "gif"],
+)
+def test_bad_bytes_are_invalid_media(
+    engine: FaceEngine, faces: Path, make: Callable[[bytes], bytes], reason: str
+) -> None:
+    sample = engine.analyse(make((faces / "img2.jpg").read_bytes()))
+    assert sample.status is SampleStatus.INVALID_MEDIA
+    assert sample.reason == reason
+    assert sample.embedding is None and sample.quality.score == 0.0
+
+
+def test_pixel_limit_is_checked_before_decoding(models: Path, faces: Path) -> None:
+    small_limit = FaceEngine(models, limits=ImageLimits(max_pixels=100_000))
+    sample = small_limit.analyse((faces / "img2.jpg").read_bytes())
+    assert (sample.status, sample.reason) == (SampleStatus.INVALID_MEDIA, "too_many_pixels")
+
+
+def test_exif_rotated_photo_is_turned_upright(engine: FaceEngine, faces: Path) -> None:
+    upright = Image.open(faces / "img1.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buf = io.BytesIO()
+    upright.rotate(90, expand=True).save(buf, format="JPEG", quality=95, exif=exif)
+    sample = _ok(engine.analyse(buf.getvalue()))
+    reference = _ok(engine.analyse((faces / "img1.jpg").read_bytes()))
+    assert sample.embedding is not None and reference.embedding is not None
+    assert float(sample.embedding @ reference.embedding) > 0.98
+
+
+def test_photos_without_a_face(engine: FaceEngine, faces: Path) -> None:
+    # A real photo with the face painted over by its surroundings' colour...
+    bgr = _read(faces / "img1.jpg")
+    box = _ok(engine.analyse(_jpeg(bgr))).face_box
+    assert box is not None
+    grow_x, grow_y = box.width // 2, box.height
+    y0, y1 = max(0, box.top - grow_y), box.bottom + grow_y
+    x0, x1 = max(0, box.left - grow_x), box.right + grow_x
+    bgr[y0:y1, x0:x1] = bgr[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    # ...and a synthetic scene: a gradient sky over a ground with a few shapes.
+    scene = np.zeros((480, 640, 3), np.uint8)
+    scene[:] = np.linspace(60, 220, 640, dtype=np.uint8)[None, :, None]
+    scene[300:] = (40, 110, 60)
+    cv2.circle(scene, (500, 100), 50, (80, 200, 250), -1)
+    cv2.rectangle(scene, (100, 220), (260, 400), (50, 50, 140), -1)
+    for image in (bgr, scene):
+        sample = engine.analyse(_jpeg(image))
+        assert (sample.status, sample.reason) == (SampleStatus.NO_FACE, "no_face")
+        assert sample.embedding is None and sample.quality.score == 0.0
+        assert sample.quality.components == {"face": 0.0}
+
+
+def test_same_person_scores_higher_than_different_people(
+    engine: FaceEngine, faces: Path, identities: dict[str, list[str]]
+) -> None:
+    # Two photos of each of five people: every same-person pair above every cross pair.
+    chosen = {who: files[:2] for who, files in list(identities.items())[:5]}
+    embeddings = {}
+    for who, files in chosen.items():
+        for name in files:
+            vector = _ok(engine.analyse((faces / name).read_bytes())).embedding
+            assert vector is not None
+            embeddings[(who, name)] = vector
+    same: list[float] = []
+    different: list[float] = []
+    for (a, va), (b, vb) in itertools.combinations(embeddings.items(), 2):
+        (same if a[0] == b[0] else different).append(float(va @ vb))
+    assert len(same) == 5 and len(different) == 40
+    assert min(same) > max(different)
+
+
+@pytest.mark.parametrize("name", ["img1.jpg", "img10.jpg", "img30.jpg"])
+def test_quality_orders_clean_above_degraded(engine: FaceEngine, faces: Path, name: str) -> None:
+    raw = (faces / name).read_bytes()
+    bgr = _read(faces / name)
+    sigma = max(bgr.shape[:2]) / 500
+    degraded = {
+        "blurred": _jpeg(np.asarray(cv2.GaussianBlur(bgr, (0, 0), sigma), dtype=np.uint8)),
+        "darkened": _jpeg((bgr * 0.3).astype(np.uint8)),
+        "jpeg-q8": _jpeg(bgr, 8),
+        "downscaled": _jpeg(
+            np.asarray(
+                cv2.resize(bgr, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA), np.uint8
+            )
+        ),
+    }
+    clean = _ok(engine.analyse(raw)).quality.score
+    for kind, data in degraded.items():
+        sample = engine.analyse(data)
+        # A degradation may cost the face altogether; that also scores below the clean photo.
+        assert sample.quality.score < clean, kind
+
+
+def _orthogonal_adapter(path: Path, matrix: NDArray[np.float64], version: str) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["base", "w"], ["adapted"])],
+        "orthogonal-adapter",
+        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["n", 128])],
+        [helper.make_tensor_value_info("adapted", TensorProto.FLOAT, ["n", 128])],
+        initializer=[numpy_helper.from_array(matrix.astype(np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9  # readable by every onnxruntime >= 1.18
+    helper.set_model_props(model, {"version": version})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_onnx_adapter_maps_the_base_embedding(
+    models: Path, engine: FaceEngine, faces: Path, tmp_path: Path
+) -> None:
+    q, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((128, 128)))
+    adapted = FaceEngine(models, adapter=_orthogonal_adapter(tmp_path / "model.onnx", q, "1.2.0"))
+    photos = [(faces / n).read_bytes() for n in ("img1.jpg", "img2.jpg", "img3.jpg")]
+    plain = [_ok(engine.analyse(p)) for p in photos]
+    mapped = [_ok(adapted.analyse(p)) for p in photos]
+    for before, after in zip(plain, mapped, strict=True):
+        assert after.version == "1.2.0" and after.model == "face-embedder"
+        assert before.embedding is not None and after.base_embedding is not None
+        assert after.embedding is not None
+        np.testing.assert_allclose(after.base_embedding, before.embedding, atol=1e-6)
+        np.testing.assert_allclose(after.embedding, before.embedding @ q, atol=1e-5)
+        assert float(after.embedding @ before.embedding) < 0.5
+    # A rotation keeps every similarity, so thresholds carry over to the adapted space.
+    for i, j in itertools.combinations(range(3), 2):
+        a, b = plain[i].embedding, plain[j].embedding
+        c, d = mapped[i].embedding, mapped[j].embedding
+        assert a is not None and b is not None and c is not None and d is not None
+        assert float(c @ d) == pytest.approx(float(a @ b), abs=1e-5)
+
+
+def test_adapter_with_the_wrong_input_size_is_refused(models: Path, tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["base"], ["adapted"])],
+        "wrong",
+        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["n", 64])],
+        [helper.make_tensor_value_info("adapted", TensorProto.FLOAT, ["n", 64])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "model.onnx")
+    with pytest.raises(ValueError, match="128"):
+        FaceEngine(models, adapter=tmp_path / "model.onnx")
+
+
+def test_missing_weights_name_the_fetch_command(models: Path, tmp_path: Path) -> None:
+    with pytest.raises(MissingModelError, match=FETCH_COMMAND):
+        FaceEngine(tmp_path)
+    with pytest.raises(MissingModelError, match="adapter"):
+        FaceEngine(models, adapter=tmp_path / "absent.onnx")
+
+
+def test_fetch_models_is_idempotent(tmp_path: Path) -> None:
+    first = fetch_models(tmp_path)
+    stamps = [p.stat().st_mtime_ns for p in first]
+    assert fetch_models(tmp_path) == first
+    assert [p.stat().st_mtime_ns for p in first] == stamps
+    first[0].write_bytes(b"damaged")
+    fetch_models(tmp_path)
+    assert first[0].stat().st_size > 1_000_000
+    FaceEngine(tmp_path)
+
+
+def test_concurrent_calls_match_serial_ones(engine: FaceEngine, faces: Path) -> None:
+    photos = [(faces / f"img{i}.jpg").read_bytes() for i in (1, 2, 3, 4, 5, 6)]
+    serial = [engine.analyse(p).embedding for p in photos]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = [s.embedding for s in pool.map(engine.analyse, photos)]
+    for a, b in zip(serial, parallel, strict=True):
+        assert a is not None and b is not None
+        np.testing.assert_array_equal(a, b)
