@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import typer
 
+from auth_gateway.cli import enroll_command, gateway_app
 from core.biometrics.cli import eval_command, models_app
 from devstack.cli import stack_app
+from producers.cli import demo_command
 from schemas.cli import schemas_app
 
 app = typer.Typer(
@@ -27,6 +29,9 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(models_app, name="models")
 app.command("eval")(eval_command)
+app.add_typer(gateway_app, name="gateway")
+app.command("enroll")(enroll_command)
+app.command("demo")(demo_command)
 
 
 if __name__ == "__main__":

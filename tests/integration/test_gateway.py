@@ -22,9 +22,9 @@ from auth_gateway.crypto import TemplateCipher, TemplateTampered
 from auth_gateway.gateway import Gateway
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.settings import Settings
+from producers.people import Person
 from schemas import AuthFeedback, LockoutEvent, decode
 from schemas.enums import FeedbackLabel, FeedbackSource, LockAction, Outcome
-from producers.people import Person
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 

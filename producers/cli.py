@@ -1,0 +1,36 @@
+"""``kibalock demo``: the login loop end to end on the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import get_settings
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def demo_command(
+    data: Annotated[
+        Path, typer.Option(help="the shared data folder (faces/, voices/)")
+    ] = DEFAULT_DATA,
+    people: Annotated[int, typer.Option(min=2, max=4, help="how many people to simulate")] = 3,
+    out: Annotated[Path, typer.Option(help="where the demo writes its logs")] = Path("out/demo"),
+) -> None:
+    """Start a gateway, enrol people, send genuine logins and attacks, show the decisions.
+
+    Needs the stack (`kibalock stack up`) and the models (`kibalock models fetch`);
+    `make demo` does both first.
+    """
+    from producers.demo import run_demo
+
+    if not (data / "faces").is_dir() or not (data / "voices").is_dir():
+        typer.echo(
+            f"no data set at {data}: pass --data (a folder with faces/ and voices/)", err=True
+        )
+        raise typer.Exit(2)
+    out.mkdir(parents=True, exist_ok=True)
+    raise typer.Exit(asyncio.run(run_demo(get_settings(), data, people, out)))

@@ -1,0 +1,219 @@
+"""``kibalock demo``: the whole login loop on the local stack, with real faces and voices.
+
+1. starts a gateway (``kibalock gateway``, its own process) in a fresh ``demo`` namespace;
+2. enrols simulated people through its REST API;
+3. a terminal sends genuine logins, impostors, wrong digits and replay attacks over Kafka;
+4. the decisions come back on ``auth.decisions`` and are shown against what was expected;
+5. the gateway is stopped gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from core import docstore
+from core.bus import EventProducer, ensure_topics, topic_name
+from core.objectstore import ObjectStore
+from core.settings import Settings
+from producers.people import chimeric_people
+from producers.simulator import Sent, run_scenarios
+from producers.terminal import Terminal
+from schemas import AuthDecision, decode
+
+NAMESPACE = "demo"
+console = Console()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_settings(base: Settings) -> Settings:
+    return base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{NAMESPACE}."}),
+            "s3": base.s3.model_copy(update={"bucket_prefix": f"{NAMESPACE}-"}),
+            "mongo": base.mongo.model_copy(update={"database": f"kibalock_{NAMESPACE}"}),
+        }
+    )
+
+
+async def _reset(settings: Settings) -> None:
+    """A fresh demo every run: last run's media would otherwise be flagged as replays."""
+    client = docstore.client(settings)
+    await client.drop_database(settings.mongo.database)
+    client.close()
+    objects = ObjectStore(settings)
+    await objects.ensure_buckets()
+    for logical in ("samples", "training"):
+        await objects.delete_prefix(objects.bucket(logical), "")
+    await ensure_topics(settings)
+
+
+def _start_gateway(
+    settings: Settings, key_file: Path, api_key: str, port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KIBALOCK_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KIBALOCK_S3__BUCKET_PREFIX": settings.s3.bucket_prefix,
+        "KIBALOCK_MONGO__DATABASE": settings.mongo.database,
+        "KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE": str(key_file),
+        "KIBALOCK_KIBALOCK__API_KEY": api_key,
+        "KIBALOCK_KIBALOCK__HTTP_PORT": str(port),
+        "KIBALOCK_KIBALOCK__CONSUMER_GROUP": f"auth-gateway-{NAMESPACE}",
+        "KIBALOCK_LOG_JSON": "true",
+    }
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kibalock_cli.main", "gateway"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _wait_ready(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=url, timeout=2) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {proc.returncode}; see {log}")
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"the gateway was not ready after {timeout_s:.0f} s; see {log}")
+
+
+async def _collect(
+    settings: Settings, wanted: set[str], timeout_s: float
+) -> dict[str, AuthDecision]:
+    consumer = AIOKafkaConsumer(
+        topic_name(settings, "auth.decisions"),
+        bootstrap_servers=settings.kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: dict[str, AuthDecision] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("decisions", total=len(wanted))
+            while len(found) < len(wanted) and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        decision = decode("auth.decisions", record.value)
+                        assert isinstance(decision, AuthDecision)
+                        if decision.attempt_id in wanted:
+                            found[decision.attempt_id] = decision
+                progress.update(task, completed=len(found))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _report(sent: list[Sent], decisions: dict[str, AuthDecision]) -> int:
+    table = Table(title="KibaLock demo: decisions")
+    for column in ("user", "scenario", "expected", "decision", "reasons", "fused", "ms"):
+        table.add_column(column)
+    wrong = 0
+    for item in sent:
+        decision = decisions.get(item.attempt.attempt_id)
+        outcome = decision.outcome.value if decision else "missing"
+        ok = outcome == item.expected
+        wrong += not ok
+        table.add_row(
+            item.claimed,
+            item.scenario.value,
+            item.expected,
+            f"[{'green' if ok else 'red'}]{outcome}[/]",
+            ", ".join(decision.reasons) if decision else "",
+            f"{decision.fused_score:.3f}" if decision and decision.fused_score is not None else "-",
+            f"{decision.latency_ms:.0f}" if decision else "-",
+        )
+    console.print(table)
+    console.print(f"{len(sent) - wrong}/{len(sent)} decisions as expected")
+    return wrong
+
+
+async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
+    settings = demo_settings(base)
+    with console.status("resetting the demo namespace"):
+        await _reset(settings)
+    port = _free_port()
+    api_key = base64.urlsafe_b64encode(os.urandom(18)).decode()
+    log = out / "gateway.log"
+    with tempfile.TemporaryDirectory() as secrets:
+        key_file = Path(secrets) / "template.key"
+        key_file.write_text(base64.b64encode(os.urandom(32)).decode())
+        key_file.chmod(0o600)
+        gateway = _start_gateway(settings, key_file, api_key, port, log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with console.status(f"starting the gateway (models load); log: {log}"):
+                await _wait_ready(url, gateway, log)
+            crowd = chimeric_people(data, people, tag=str(int(time.time())))
+            async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+                for person in crowd:
+                    files = [
+                        ("faces", (f"f{i}.jpg", d, "image/jpeg"))
+                        for i, d in enumerate(person.enrol_photos())
+                    ]
+                    files += [
+                        ("voices", (f"v{i}.wav", d, "audio/wav"))
+                        for i, d in enumerate(person.enrol_utterances())
+                    ]
+                    response = await http.post(
+                        "/enroll",
+                        headers={"X-API-Key": api_key},
+                        data={"user_id": person.user_id},
+                        files=files,
+                    )
+                    response.raise_for_status()
+                    console.print(
+                        f"enrolled {person.user_id} "
+                        f"(face {person.face_identity}, voice {person.speaker})"
+                    )
+            async with EventProducer(settings, producer_name="demo-terminal") as producer:
+                terminal = Terminal(
+                    "demo-terminal-1",
+                    producer=producer,
+                    objects=ObjectStore(settings),
+                    gateway_url=url,
+                )
+                try:
+                    sent = await run_scenarios(terminal, crowd)
+                finally:
+                    await terminal.close()
+            decisions = await _collect(
+                settings, {s.attempt.attempt_id for s in sent}, timeout_s=60 + 10 * len(sent)
+            )
+            wrong = _report(sent, decisions)
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            code = gateway.wait(timeout=60)
+            console.print(f"gateway stopped (exit {code}); its log: {log}")
+    return 1 if wrong else 0
