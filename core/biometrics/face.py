@@ -47,7 +47,9 @@ from core.biometrics.types import Quality, SampleStatus
 __all__ = ["FaceBox", "FaceDetector", "FaceEngine", "FaceSample", "ImageLimits", "fetch_models"]
 
 MODEL_NAME = "face-embedder"
-BASE_VERSION = "dlib-resnet-v1"
+# Semver, as every model version in the registry; 1.0.0 is the packaged DeepFace Dlib ResNet
+# (dlib_face_recognition_resnet_model_v1) with dlib 5-point alignment.
+BASE_VERSION = "1.0.0"
 
 
 class FaceSample(BaseModel):

@@ -58,4 +58,5 @@ def _version(path: Path, metadata: dict[str, str]) -> str:
         version = json.loads(manifest.read_text(encoding="utf-8")).get("version")
         if isinstance(version, str) and version:
             return version
-    return "sha256-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    # Semver build metadata keeps an unversioned adapter distinguishable by content.
+    return "0.0.0+sha256." + hashlib.sha256(path.read_bytes()).hexdigest()[:12]

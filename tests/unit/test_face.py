@@ -72,7 +72,7 @@ def test_clean_photo_gives_a_unit_embedding(engine: FaceEngine, faces: Path) -> 
     assert sample.embedding.dtype == np.float32 and sample.embedding.shape == (128,)
     assert np.linalg.norm(sample.embedding) == pytest.approx(1.0, abs=1e-5)
     assert np.array_equal(sample.embedding, sample.base_embedding)
-    assert (sample.model, sample.version) == ("face-embedder", "dlib-resnet-v1")
+    assert (sample.model, sample.version) == ("face-embedder", "1.0.0")
     assert {"decode", "detect", "embed", "total"} <= sample.timing_ms.keys()
     height, width = _read(faces / "img1.jpg").shape[:2]
     box = sample.face_box
