@@ -24,7 +24,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check "uv>=0.5,<1"
-	$(VENV)/bin/uv pip install --python $(PY) -e ".[dev]"
+	$(VENV)/bin/uv pip install --python $(PY) --config-setting editable_mode=compat -e ".[dev]"
 	@touch $@
 
 venv: $(VENV)/.installed

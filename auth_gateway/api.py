@@ -83,6 +83,29 @@ async def _read_upload(
     return Upload(data=data, content_type=kind)
 
 
+def current_gateway(request: Request) -> Gateway:
+    gateway: Gateway | None = request.app.state.gateway_ref()
+    if gateway is None:
+        raise ApiError(503, "starting", "the gateway is still loading its models")
+    return gateway
+
+
+Gw = Annotated[Gateway, Depends(current_gateway)]
+
+
+def require_admin(gw: Gw, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    expected = gw.settings.kibalock.api_key
+    if expected is None:
+        raise ApiError(503, "admin_disabled", "no admin API key is configured")
+    if x_api_key is None or not hmac.compare_digest(
+        x_api_key.encode(), expected.get_secret_value().encode()
+    ):
+        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+
+
+Admin = Depends(require_admin)
+
+
 def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
     """The app reads the gateway through ``gateway_ref``: it exists once the engines loaded."""
     app = FastAPI(
@@ -90,6 +113,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         description="Voice + face login: challenges, verification, enrolment, erasure, models.",
         version="0.1.0",
     )
+    app.state.gateway_ref = gateway_ref
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -110,25 +134,6 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
             {"error": "invalid_request", "message": f"invalid or missing: {', '.join(fields)}"},
             status_code=422,
         )
-
-    def gateway() -> Gateway:
-        gw = gateway_ref()
-        if gw is None:
-            raise ApiError(503, "starting", "the gateway is still loading its models")
-        return gw
-
-    def admin(x_api_key: Annotated[str | None, Header()] = None) -> None:
-        gw = gateway()
-        expected = gw.settings.kibalock.api_key
-        if expected is None:
-            raise ApiError(503, "admin_disabled", "no admin API key is configured")
-        if x_api_key is None or not hmac.compare_digest(
-            x_api_key.encode(), expected.get_secret_value().encode()
-        ):
-            raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
-
-    Gw = Annotated[Gateway, Depends(gateway)]
-    Admin = Depends(admin)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

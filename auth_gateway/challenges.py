@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
@@ -29,16 +30,25 @@ class ChallengeRejected(Exception):
 
 
 class ChallengeStore:
-    def __init__(self, db: Database, *, digits: int, ttl_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        digits: int,
+        ttl_s: float,
+        choose: Callable[[str], str] = secrets.choice,
+    ) -> None:
         self._coll = db["challenges"]
         self._digits = digits
         self._ttl = timedelta(seconds=ttl_s)
+        # Unpredictable in production (secrets); tests pass a seeded chooser to be repeatable.
+        self._choose = choose
 
     async def issue(self, user_id: str, terminal_id: str) -> Challenge:
         # No digit repeats back to back: "4 4" is easily heard as one digit.
-        digits = [secrets.choice("0123456789")]
+        digits = [self._choose("0123456789")]
         while len(digits) < self._digits:
-            digit = secrets.choice("0123456789")
+            digit = self._choose("0123456789")
             if digit != digits[-1]:
                 digits.append(digit)
         challenge = Challenge(

@@ -55,6 +55,32 @@ def keygen(
     console.print(f"wrote {out}; set KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE={out}")
 
 
+@gateway_app.command()
+def policy(
+    eval_json: Annotated[Path, typer.Option("--eval", help="an eval.json from `kibalock eval`")],
+    out: Annotated[Path, typer.Option(help="where to write the policy")] = Path(
+        "auth_gateway/default_policy.json"
+    ),
+) -> None:
+    """Derive the decision policy (calibrations, fusion, threshold) from an evaluation."""
+    import json
+
+    from auth_gateway.policy import policy_from_eval
+
+    report = json.loads(eval_json.read_text())
+    dataset = report.get("dataset", {})
+    made = policy_from_eval(
+        report,
+        source=(
+            f"kibalock eval on {dataset.get('root', eval_json)}: "
+            f"{report['fused']['trials']['genuine']} genuine / "
+            f"{report['fused']['login']['impostor_trials']} impostor attempts"
+        ),
+    )
+    out.write_text(made.model_dump_json(indent=2) + "\n")
+    console.print(f"wrote {out}: accept fused >= {made.accept_threshold:.4f} ({made.fusion.rule})")
+
+
 def enroll_command(
     user: Annotated[str, typer.Option(help="user id to enrol")],
     face: Annotated[list[Path], typer.Option(help="a face photo (repeat, at least 3)")],

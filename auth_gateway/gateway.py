@@ -7,10 +7,11 @@ rule: an attempt_id already decided yields the stored decision again, never a se
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
-from core.biometrics.challenge import MODEL_VERSION as ASR_VERSION
 from prometheus_client import Counter, Histogram
 
 from auth_gateway.analysis import Analyser
@@ -24,7 +25,7 @@ from auth_gateway.policy import DecisionPolicy, load_policy
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import Session, SessionStore
 from auth_gateway.templates import TemplateStore
-from auth_gateway.verifier import PRODUCER, Verifier
+from auth_gateway.verifier import DEFAULT_ASR_VERSION, PRODUCER, Verifier
 from core import docstore
 from core.bus import EventProducer
 from core.logging import get_logger
@@ -59,6 +60,7 @@ class Gateway:
         analyser: Analyser,
         producer: EventProducer,
         policy: DecisionPolicy | None = None,
+        choose_digit: Callable[[str], str] = secrets.choice,
     ) -> None:
         self.settings = settings
         self.client = docstore.client(settings)
@@ -69,7 +71,10 @@ class Gateway:
         options = settings.kibalock
         self.templates = TemplateStore(self.db, TemplateCipher(load_key(options)))
         self.challenges = ChallengeStore(
-            self.db, digits=options.challenge_digits, ttl_s=options.challenge_ttl_s
+            self.db,
+            digits=options.challenge_digits,
+            ttl_s=options.challenge_ttl_s,
+            choose=choose_digit,
         )
         self.replay = ReplayGuard(self.db)
         self.lockouts = LockoutBook(self.db)
@@ -89,7 +94,7 @@ class Gateway:
             replay=self.replay,
             lockouts=self.lockouts,
             policy=policy or load_policy(),
-            asr_version=ASR_VERSION,
+            asr_version=DEFAULT_ASR_VERSION,
         )
 
     async def prepare(self) -> None:

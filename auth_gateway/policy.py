@@ -9,6 +9,7 @@ published by LifeModo carries its own calibration in its manifest (model registr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,3 +34,23 @@ class DecisionPolicy(BaseModel):
 
 def load_policy(path: Path = DEFAULT_POLICY) -> DecisionPolicy:
     return DecisionPolicy.model_validate_json(path.read_text())
+
+
+def policy_from_eval(report: dict[str, Any], *, source: str) -> DecisionPolicy:
+    """The policy an ``eval.json`` supports: its calibrations and its login threshold.
+
+    The threshold is the fused score at FMR 1e-3 over *every* kind of impostor attempt
+    (zero-effort and one-modality), the figure a login gate must hold.
+    """
+    fused = report["fused"]
+    return DecisionPolicy(
+        calibrations={
+            m: Calibration.model_validate(report[m]["calibration"]) for m in ("face", "voice")
+        },
+        fusion=FusionConfig(
+            rule=fused["rule"], weights=fused["weights"], missing=fused["missing_policy"]
+        ),
+        accept_threshold=fused["login"]["threshold"],
+        target_fmr=1e-3,
+        source=source,
+    )

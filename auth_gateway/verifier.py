@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.biometrics.voice import VoiceSample
-
 from auth_gateway.analysis import Analyser
 from auth_gateway.challenges import Challenge, ChallengeRejected, ChallengeStore
 from auth_gateway.lockouts import LockoutBook
@@ -32,6 +30,7 @@ from core.biometrics.face import FaceSample
 from core.biometrics.fusion import fuse
 from core.biometrics.scoring import template_score
 from core.biometrics.types import SampleStatus
+from core.biometrics.voice import VoiceSample
 from core.objectstore import ObjectStore, ObjectStoreError
 from schemas import AuthAttempt, AuthDecision, MediaRef, ModalityScore
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
@@ -40,6 +39,8 @@ from schemas.enums import Outcome
 
 PRODUCER = "auth-gateway"
 ASR_MODEL = "speech-recogniser"
+# The packaged whisper-base (CTranslate2); the registry versions recognisers like any model.
+DEFAULT_ASR_VERSION = "1.0.0"
 
 
 @dataclass
@@ -176,6 +177,9 @@ class Verifier:
             data = await self.objects.get_bytes(ref)
         except ObjectStoreError as exc:
             return exc.reason
+        if not data:
+            # Nothing to replay and nothing to judge: an empty upload is invalid, not a replay.
+            return R.INVALID_MEDIA
         if not await self.replay.first_use(
             ref.sha256, attempt_id=attempt.attempt_id, user_id=attempt.user_id
         ):

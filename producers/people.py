@@ -11,6 +11,9 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from core.biometrics.audio import join_clips
 
 ENROL_PHOTOS = 3
@@ -29,6 +32,7 @@ class Person:
     _next_clip: itertools.count[int] = field(
         default_factory=lambda: itertools.count(FIRST_PROBE_CLIP)
     )
+    _next_capture: itertools.count[int] = field(default_factory=itertools.count)
 
     def enrol_photos(self) -> list[bytes]:
         return [p.read_bytes() for p in self.photos[:ENROL_PHOTOS]]
@@ -37,8 +41,21 @@ class Person:
         return [self.say(group, clip=i) for i, group in enumerate(ENROL_GROUPS)]
 
     def probe_photo(self, k: int = 0) -> bytes:
+        """A new capture of probe photo ``k``: a camera never delivers the same bytes twice,
+        and the gateway rejects byte-identical media as a replay."""
         probes = self.photos[ENROL_PHOTOS:]
-        return probes[k % len(probes)].read_bytes()
+        image = cv2.imdecode(
+            np.frombuffer(probes[k % len(probes)].read_bytes(), np.uint8), cv2.IMREAD_COLOR
+        )
+        # 70 distinct (crop, quality) pairs per photo before the bytes could repeat.
+        capture = next(self._next_capture)
+        shift, quality = capture % 7 + 1, 95 - (capture // 7) % 10
+        ok, encoded = cv2.imencode(
+            ".jpg", image[shift:, shift:], [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
+        if not ok:
+            raise ValueError(f"cannot re-encode {probes[k % len(probes)]}")
+        return bytes(encoded)
 
     def say(self, digits: str, clip: int | None = None) -> bytes:
         """A recording of ``digits``, 400 ms apart; a clip index not used before unless given."""

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
@@ -22,8 +24,8 @@ from auth_gateway.crypto import TemplateCipher, TemplateTampered
 from auth_gateway.gateway import Gateway
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.settings import Settings
-from producers.people import Person
-from schemas import AuthFeedback, LockoutEvent, decode
+from producers.people import Person, chimeric_people
+from schemas import AuthAttempt, AuthDecision, AuthFeedback, LockoutEvent, decode
 from schemas.enums import FeedbackLabel, FeedbackSource, LockAction, Outcome
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
@@ -48,8 +50,8 @@ def gw_settings(base_settings: Settings) -> Settings:
             "mongo": base_settings.mongo.model_copy(update={"database": f"g_{tag}"}),
             "kibalock": base_settings.kibalock.model_copy(
                 update={
-                    "template_key": base64.b64encode(os.urandom(32)).decode(),
-                    "api_key": API_KEY,
+                    "template_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+                    "api_key": SecretStr(API_KEY),
                     # Every accepted attempt qualifies, so capture is exercised on real data.
                     "training_quality_threshold": 0.0,
                 }
@@ -63,7 +65,10 @@ async def gateway(gw_settings: Settings, analyser: Analyser) -> AsyncIterator[Ga
     await ensure_topics(gw_settings)
     producer = EventProducer(gw_settings, producer_name="gateway-tests")
     await producer.start()
-    gw = Gateway(gw_settings, analyser=analyser, producer=producer)
+    # Seeded challenge digits: the test outcome must not depend on which digits were drawn.
+    gw = Gateway(
+        gw_settings, analyser=analyser, producer=producer, choose_digit=random.Random(7).choice
+    )
     await gw.prepare()
     yield gw
     await producer.stop()
@@ -84,6 +89,21 @@ async def users(gateway: Gateway, shared_data: Path) -> list[Person]:
 async def _genuine(gw: Gateway, person: Person, k: int = 0) -> tuple[str, bytes, bytes]:
     challenge = await gw.challenges.issue(person.user_id, "term-1")
     return challenge.challenge_id, person.probe_photo(k), person.say(challenge.digits)
+
+
+async def _login(gw: Gateway, person: Person, k: int) -> tuple[AuthAttempt, AuthDecision]:
+    """A genuine login as a person does it: asked again (new challenge) when misheard.
+
+    The challenge check is ~95 % exact per 3-digit challenge (``kibalock eval``); tests whose
+    subject is not the speech check must not depend on that error rate.
+    """
+    for _ in range(3):
+        challenge_id, face, voice = await _genuine(gw, person, k)
+        event = await attempt(gw, person.user_id, face=face, voice=voice, challenge_id=challenge_id)
+        decision = (await gw.handle_attempt(event)).decision
+        if decision.reasons != ["challenge_mismatch"]:
+            break
+    return event, decision
 
 
 async def test_genuine_attempts_are_accepted_with_full_decisions(
@@ -135,11 +155,11 @@ async def test_replay_wrong_digits_expired_and_reused_challenges(
     gateway: Gateway, users: list[Person]
 ) -> None:
     person = users[2]
-    challenge_id, face, voice = await _genuine(gateway, person, 0)
-    first = await attempt(
-        gateway, person.user_id, face=face, voice=voice, challenge_id=challenge_id
-    )
-    assert (await gateway.handle_attempt(first)).decision.outcome is Outcome.ACCEPT
+    first, decision = await _login(gateway, person, 0)
+    assert decision.outcome is Outcome.ACCEPT, decision.reasons
+    assert first.voice is not None and first.challenge_id is not None
+    voice = await gateway.objects.get_bytes(first.voice)
+    challenge_id = first.challenge_id
 
     # Replay: the byte-identical voice of the first attempt, with a fresh challenge.
     fresh = await gateway.challenges.issue(person.user_id, "term-1")
@@ -238,11 +258,8 @@ async def test_missing_object_and_checksum_mismatch(gateway: Gateway, users: lis
     assert (await gateway.handle_attempt(tampered)).decision.reasons == ["checksum_mismatch"]
 
     # The service carries on: the next genuine attempt is decided normally.
-    challenge_id, face, voice = await _genuine(gateway, person, 2)
-    event = await attempt(
-        gateway, person.user_id, face=face, voice=voice, challenge_id=challenge_id
-    )
-    assert (await gateway.handle_attempt(event)).decision.outcome is Outcome.ACCEPT
+    _, decision = await _login(gateway, person, 2)
+    assert decision.outcome is Outcome.ACCEPT, decision.reasons
 
 
 async def test_kafka_path_dead_letters_malformed_and_decides_redelivery_once(
@@ -320,22 +337,16 @@ async def test_a_lockout_makes_the_next_genuine_attempt_fail(
         }
     )
     await gateway.handle_event(unlock, None)  # type: ignore[arg-type]
-    challenge_id, face, voice = await _genuine(gateway, person, 2)
-    event = await attempt(
-        gateway, person.user_id, face=face, voice=voice, challenge_id=challenge_id
-    )
-    assert (await gateway.handle_attempt(event)).decision.outcome is Outcome.ACCEPT
+    _, decision = await _login(gateway, person, 2)
+    assert decision.outcome is Outcome.ACCEPT, decision.reasons
 
 
 async def test_training_samples_from_accepts_and_from_feedback(
     gateway: Gateway, users: list[Person], gw_settings: Settings
 ) -> None:
     person = users[2]
-    challenge_id, face, voice = await _genuine(gateway, person, 5)
-    accepted = await attempt(
-        gateway, person.user_id, face=face, voice=voice, challenge_id=challenge_id
-    )
-    assert (await gateway.handle_attempt(accepted)).decision.outcome is Outcome.ACCEPT
+    accepted, decision = await _login(gateway, person, 5)
+    assert decision.outcome is Outcome.ACCEPT, decision.reasons
     assert await gateway.db["training_samples"].find_one({"sample_id": accepted.attempt_id})
 
     # Rejected (wrong digits said), then confirmed genuine by a fallback factor.
@@ -348,7 +359,8 @@ async def test_training_samples_from_accepts_and_from_feedback(
         challenge_id=challenge.challenge_id,
         terminal="term-2",
     )
-    assert (await gateway.handle_attempt(rejected)).decision.outcome is Outcome.REJECT
+    refused = (await gateway.handle_attempt(rejected)).decision
+    assert refused.reasons == ["challenge_mismatch"], refused.reasons
     assert await gateway.db["training_samples"].find_one({"sample_id": rejected.attempt_id}) is None
     feedback = AuthFeedback(
         producer="tests",
@@ -469,7 +481,8 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
 async def test_rest_enrol_verify_and_erasure_leave_nothing(
     gateway: Gateway, shared_data: Path
 ) -> None:
-    person = people(shared_data)[0]
+    # A fourth person, whose recordings no other test has sent (they would be replays).
+    person = chimeric_people(shared_data, 4, tag=uuid.uuid4().hex[:6])[3]
     app = create_app(lambda: gateway)
     ok = {"X-API-Key": API_KEY}
     async with httpx.AsyncClient(
@@ -504,7 +517,8 @@ async def test_rest_enrol_verify_and_erasure_leave_nothing(
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["decision"]["outcome"] == "accept" and body["session_id"]
+        assert body["decision"]["outcome"] == "accept", body["decision"]["reasons"]
+        assert body["session_id"]
 
         response = await http.delete(f"/users/{person.user_id}", headers=ok)
         assert response.status_code == 200, response.text
