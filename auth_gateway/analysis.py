@@ -3,6 +3,10 @@
 The engines (face, voice, spoken challenge) are loaded once per process. Calls go to a thread
 pool (the models release the GIL in native code); a semaphore caps the attempts being analysed
 at once, so a burst waits at the door instead of piling up memory and latency.
+
+The swappable embedder adapters are not part of the engines: the caller passes the version
+(:class:`core.registry.LoadedModel`) an attempt started with, and it is applied to the engine's
+base embedding in the same worker call, so a hot-swap never changes a sample half-way.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from core.biometrics.challenge import ChallengeChecker, ChallengeResult
-from core.biometrics.voice import VoiceEngine, VoiceSample
 
+from core.biometrics.challenge import ChallengeChecker, ChallengeResult
 from core.biometrics.face import FaceEngine, FaceSample
+from core.biometrics.voice import VoiceEngine, VoiceSample
+from core.registry import LoadedModel
 
 
 class Analyser:
@@ -54,12 +59,12 @@ class Analyser:
             finally:
                 self.in_flight -= 1
 
-    async def face(self, data: bytes) -> FaceSample:
-        result: FaceSample = await self._run(self.face_engine.analyse, data)
+    async def face(self, data: bytes, model: LoadedModel | None = None) -> FaceSample:
+        result: FaceSample = await self._run(_adapted, self.face_engine.analyse, data, model)
         return result
 
-    async def voice(self, data: bytes) -> VoiceSample:
-        result: VoiceSample = await self._run(self.voice_engine.analyse, data)
+    async def voice(self, data: bytes, model: LoadedModel | None = None) -> VoiceSample:
+        result: VoiceSample = await self._run(_adapted, self.voice_engine.analyse, data, model)
         return result
 
     async def challenge(self, audio_16k: npt.NDArray[np.float32], expected: str) -> ChallengeResult:
@@ -68,3 +73,13 @@ class Analyser:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _adapted(analyse: Any, data: bytes, model: LoadedModel | None) -> Any:
+    """The engine's sample, its embedding and version those of ``model`` (if given)."""
+    sample = analyse(data)
+    if model is None or sample.base_embedding is None:
+        return sample
+    return sample.model_copy(
+        update={"embedding": model.embed(sample.base_embedding)[0], "version": model.version}
+    )

@@ -3,7 +3,9 @@
 Terminal endpoints: ``POST /challenges``, ``POST /verify`` (the synchronous path for terminals
 without Kafka: same engine, same decision log as the consumer). Admin endpoints (``X-API-Key``):
 ``POST /enroll``, ``DELETE /users/{id}``, and the original note's ``/api/export_training_data``,
-``/api/import_model`` and ``/api/model_performance``. Operations: ``/healthz``, ``/readyz``,
+``/api/import_model`` (signed and published when this gateway holds a publisher key) and
+``/api/model_performance``; the model registry: ``GET /api/models`` and
+``POST /api/models/{name}/rollback``. Operations: ``/healthz``, ``/readyz``,
 ``/metrics``. Every error is JSON: ``{"error": code, "message": text}``.
 """
 
@@ -24,7 +26,8 @@ from pydantic import BaseModel
 from auth_gateway.enrolment import EnrolmentError, EnrolmentResult, Upload
 from auth_gateway.erasure import erase_user
 from auth_gateway.gateway import Gateway
-from schemas import AuthAttempt, AuthDecision, MediaRef, TrainingSampleCaptured
+from core.registry import ModelRejected, NothingToRollBack, VersionExists, describe
+from schemas import AuthAttempt, AuthDecision, MediaRef, ModelActivation, TrainingSampleCaptured
 
 PRODUCER = "auth-gateway"
 IDENTIFIER = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
@@ -32,8 +35,18 @@ MODEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 )
-IMAGE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
-AUDIO_MAGIC = {b"RIFF": "audio/wav", b"fLaC": "audio/flac", b"OggS": "audio/ogg"}
+# (offset, magic bytes) pairs that must all match; WAV and WebP share the RIFF container.
+Magic = tuple[tuple[int, bytes], ...]
+IMAGE_MAGIC: dict[Magic, str] = {
+    ((0, b"\xff\xd8\xff"),): "image/jpeg",
+    ((0, b"\x89PNG\r\n\x1a\n"),): "image/png",
+    ((0, b"RIFF"), (8, b"WEBP")): "image/webp",
+}
+AUDIO_MAGIC: dict[Magic, str] = {
+    ((0, b"RIFF"), (8, b"WAVE")): "audio/wav",
+    ((0, b"fLaC"),): "audio/flac",
+    ((0, b"OggS"),): "audio/ogg",
+}
 
 
 class ApiError(Exception):
@@ -58,8 +71,12 @@ class VerifyResponse(BaseModel):
     session_id: str | None
 
 
-def _sniff(data: bytes, table: dict[bytes, str]) -> str | None:
-    return next((kind for magic, kind in table.items() if data.startswith(magic)), None)
+def _sniff(data: bytes, table: dict[Magic, str]) -> str | None:
+    """The media type the content says it is; the client's declared type is not trusted."""
+    for parts, kind in table.items():
+        if all(data[at : at + len(magic)] == magic for at, magic in parts):
+            return kind
+    return None
 
 
 def _check_id(value: str, what: str) -> str:
@@ -69,7 +86,7 @@ def _check_id(value: str, what: str) -> str:
 
 
 async def _read_upload(
-    upload: UploadFile, limit: int, table: dict[bytes, str], what: str
+    upload: UploadFile, limit: int, table: dict[Magic, str], what: str
 ) -> Upload:
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -287,8 +304,47 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         bucket = gw.objects.bucket("models")
         if await gw.objects.exists(bucket, key):
             raise ApiError(409, "version_exists", f"{name} {version} already exists")
-        ref = await gw.objects.put_bytes(bucket, key, data, "application/onnx")
-        return {"status": "imported", "artifact": ref.model_dump(), "state": "candidate"}
+        models = gw.swapper.settings
+        if models.signing_key is None and models.signing_key_file is None:
+            # No publisher key on this gateway: the file waits as an artifact for a publisher.
+            ref = await gw.objects.put_bytes(bucket, key, data, "application/onnx")
+            return {"status": "imported", "artifact": ref.model_dump(), "state": "candidate"}
+        # Signed, registered and announced: every gateway instance then checks it like a
+        # trained version and activates or rejects it.
+        try:
+            event = await gw.swapper.registry.publish(
+                data, describe(data, name, version), models.signer(), gw.producer, by=PRODUCER
+            )
+        except ModelRejected as exc:
+            raise ApiError(422, "invalid_model", exc.detail) from exc
+        except VersionExists as exc:
+            raise ApiError(409, "version_exists", str(exc)) from exc
+        return {
+            "status": "published",
+            "artifact": event.artifact.model_dump(),
+            "state": "candidate",
+        }
+
+    @app.get("/api/models", dependencies=[Admin])
+    async def models(gw: Gw) -> dict[str, Any]:
+        """The registry's versions, and what this instance serves and keeps warm."""
+        records = await gw.swapper.registry.versions()
+        return {
+            "registry": [r.model_dump(mode="json", exclude={"history"}) for r in records],
+            "serving": gw.swapper.current().versions(),
+            "rollback_targets": gw.swapper.previous(),
+            "instance_id": gw.swapper.instance_id,
+        }
+
+    @app.post("/api/models/{name}/rollback", dependencies=[Admin])
+    async def rollback(name: str, gw: Gw) -> ModelActivation:
+        """Back to the version the active one replaced; every instance follows."""
+        if not MODEL_NAME.match(name):
+            raise ApiError(422, "invalid_model_name", f"name must match {MODEL_NAME.pattern}")
+        try:
+            return await gw.swapper.rollback(name, "manual", "rolled back through the API")
+        except NothingToRollBack as exc:
+            raise ApiError(409, "nothing_to_roll_back", str(exc)) from exc
 
     @app.get("/api/model_performance", dependencies=[Admin])
     async def model_performance(gw: Gw, model_name: str) -> dict[str, Any]:

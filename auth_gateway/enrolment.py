@@ -1,24 +1,29 @@
 """Enrolment: at least N usable face photos and N voice clips make a user's templates.
 
-Raw enrolment samples are kept in the samples bucket (``{user}/enrol/...``): a new embedder
-version re-embeds them into templates for that version before it is switched on. Templates are
-stored per user × modality × model version, encrypted.
+Raw enrolment samples are kept in the samples bucket (``{user}/enrol/...``), and their base
+embeddings beside the templates (encrypted, as version ``{model}:base@{base}``): a new embedder
+version re-embeds those into templates for that version before it is switched on. Templates are
+stored per user × modality × model version, encrypted; with hot-swap, an enrolment also writes
+templates for the version being prepared and for the rollback target.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
 from pydantic import BaseModel
 
 from auth_gateway.analysis import Analyser
+from auth_gateway.reembed import features_version
 from auth_gateway.templates import TemplateStore
 from auth_gateway.verifier import template_version
 from core.biometrics.types import SampleStatus
 from core.docstore import Database
 from core.objectstore import ObjectStore
+from core.registry import ActiveModels, LoadedModel
 
 
 class Upload(BaseModel):
@@ -55,18 +60,29 @@ class Enroller:
         templates: TemplateStore,
         *,
         min_samples: int,
+        models: Callable[[], ActiveModels] | None = None,
+        extra_targets: Callable[[str], list[LoadedModel]] | None = None,
     ) -> None:
         self._users = db["users"]
         self._objects = objects
         self._analyser = analyser
         self._templates = templates
         self._min = min_samples
+        self._models = models
+        self._extra_targets = extra_targets
 
     async def enroll(
         self, user_id: str, faces: list[Upload], voices: list[Upload]
     ) -> EnrolmentResult:
-        face_results = await asyncio.gather(*(self._analyser.face(f.data) for f in faces))
-        voice_results = await asyncio.gather(*(self._analyser.voice(v.data) for v in voices))
+        models = self._models() if self._models else None
+        face_model = models.for_modality("face") if models else None
+        voice_model = models.for_modality("voice") if models else None
+        face_results = await asyncio.gather(
+            *(self._analyser.face(f.data, face_model) for f in faces)
+        )
+        voice_results = await asyncio.gather(
+            *(self._analyser.voice(v.data, voice_model) for v in voices)
+        )
         rejected = [
             RejectedSample(modality=modality, index=i, reason=s.reason or s.status.value)
             for modality, results in (("face", face_results), ("voice", voice_results))
@@ -97,6 +113,16 @@ class Enroller:
             model, version = good[0][1].model, good[0][1].version
             versions[model] = version
             await self._templates.save(user_id, modality, template_version(model, version), vectors)
+            base = np.stack([s.base_embedding for _, s in good]).astype(np.float32)
+            await self._templates.save(user_id, modality, features_version(model), base)
+            for target in self._extra_targets(model) if self._extra_targets else []:
+                if target.version != version:
+                    await self._templates.save(
+                        user_id,
+                        modality,
+                        template_version(model, target.version),
+                        target.embed(base),
+                    )
             for i, (upload, _) in enumerate(good):
                 ref = await self._objects.put_bytes(
                     bucket, f"{user_id}/enrol/{modality}/{i}", upload.data, upload.content_type

@@ -1,4 +1,4 @@
-"""The gateway's state and its three event handlers (attempts, feedback, lockouts).
+"""The gateway's state and its event handlers (attempts, feedback, lockouts, model events).
 
 Both entry points — the Kafka consumer and the REST ``/verify`` — go through
 :meth:`Gateway.handle_attempt`, so they share one engine, one decision log and one idempotence
@@ -7,7 +7,9 @@ rule: an attempt_id already decided yields the stored decision again, never a se
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,8 +22,10 @@ from auth_gateway.challenges import ChallengeStore
 from auth_gateway.crypto import TemplateCipher, load_key
 from auth_gateway.decision_log import DecisionLog
 from auth_gateway.enrolment import Enroller
+from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
 from auth_gateway.policy import DecisionPolicy, load_policy
+from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import Session, SessionStore
 from auth_gateway.templates import TemplateStore
@@ -30,8 +34,18 @@ from core import docstore
 from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore
+from core.registry import ModelRegistry, ModelsSettings
 from core.settings import Settings
-from schemas import AuthAttempt, AuthDecision, AuthFeedback, Event, LockoutEvent, QualityReport
+from schemas import (
+    AuthAttempt,
+    AuthDecision,
+    AuthFeedback,
+    Event,
+    LockoutEvent,
+    ModelActivation,
+    ModelPublished,
+    QualityReport,
+)
 from schemas.enums import FeedbackLabel, Outcome, SampleOrigin
 
 log = get_logger(__name__)
@@ -61,6 +75,7 @@ class Gateway:
         producer: EventProducer,
         policy: DecisionPolicy | None = None,
         choose_digit: Callable[[str], str] = secrets.choice,
+        models: ModelsSettings | None = None,
     ) -> None:
         self.settings = settings
         self.client = docstore.client(settings)
@@ -83,8 +98,33 @@ class Gateway:
         self.capture = SampleCapture(
             self.db, self.objects, producer, threshold=options.training_quality_threshold
         )
+        models = models or ModelsSettings()
+        trust = models.trust(required=False)
+        if not trust.ids:
+            log.warning("no trusted model keys: serving offline defaults, refusing new models")
+        self.swapper = HotSwapper(
+            registry=ModelRegistry(self.db, self.objects),
+            objects=self.objects,
+            producer=producer,
+            reembedder=ReEmbedder(
+                self.db,
+                self.templates,
+                self.objects,
+                analyser,
+                batch=models.reembed_batch,
+            ),
+            settings=models,
+            trust=trust,
+            instance_id=models.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        )
         self.enroller = Enroller(
-            self.db, self.objects, analyser, self.templates, min_samples=options.min_enrol_samples
+            self.db,
+            self.objects,
+            analyser,
+            self.templates,
+            min_samples=options.min_enrol_samples,
+            models=self.swapper.current,
+            extra_targets=self.swapper.template_targets,
         )
         self.verifier = Verifier(
             analyser=analyser,
@@ -95,12 +135,15 @@ class Gateway:
             lockouts=self.lockouts,
             policy=policy or load_policy(),
             asr_version=DEFAULT_ASR_VERSION,
+            models=self.swapper.current,
         )
 
     async def prepare(self) -> None:
-        """Indexes and buckets exist before the first attempt (idempotent)."""
+        """Indexes and buckets exist, and the registry's active models are loaded (or the
+        offline defaults), before the first attempt (idempotent)."""
         await docstore.ensure_indexes(self.db)
         await self.objects.ensure_buckets()
+        await self.swapper.start()
 
     def close(self) -> None:
         self.client.close()
@@ -119,7 +162,11 @@ class Gateway:
             )
             return Handled(stored, session)
 
-        verdict = await self.verifier.verify(attempt)
+        try:
+            verdict = await self.verifier.verify(attempt)
+        except Exception:
+            self.swapper.watch.observe_error()
+            raise
         face_q, voice_q = verdict.quality()
         qualities = {
             name: q.score for name, q in (("face", face_q), ("voice", voice_q)) if q is not None
@@ -132,6 +179,7 @@ class Gateway:
         if not is_new:
             return Handled(decision, session)
         DECISIONS.labels(decision.outcome.value).inc()
+        self.swapper.watch.observe(decision)
         DECISION_LATENCY.observe(decision.latency_ms / 1000.0)
         if face_q or voice_q:
             await self.producer.publish(
@@ -185,3 +233,7 @@ class Gateway:
             await self.handle_feedback(event)
         elif isinstance(event, LockoutEvent):
             await self.lockouts.apply(event)
+        elif isinstance(event, ModelPublished):
+            await self.swapper.handle_published(event)
+        elif isinstance(event, ModelActivation):
+            await self.swapper.on_activation(event)

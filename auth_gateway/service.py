@@ -1,8 +1,10 @@
 """``kibalock gateway``: the Kafka consumer and the REST API in one process, stopped gracefully.
 
 The HTTP server answers ``/healthz`` at once; ``/readyz`` turns ready once the models are
-loaded. On SIGTERM/SIGINT the consumer finishes the attempt in hand and commits, the HTTP
-server drains, then the producer flushes.
+loaded. Attempts are consumed in the shared consumer group; model events in a group of this
+instance's own, because every instance must hear of every version (hot-swap). On
+SIGTERM/SIGINT the consumers finish the event in hand and commit, the HTTP server drains, then
+the producer flushes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.settings import Settings
 
 log = get_logger(__name__)
 TOPICS = ["auth.attempts", "auth.feedback", "security.lockouts"]
+MODEL_TOPICS = ["models.published", "models.activations"]
 
 
 async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
@@ -59,13 +62,28 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     consumer = ConsumerLoop(
         TOPICS, options.consumer_group, gateway.handle_event, producer, settings=settings
     )
+    model_events = ConsumerLoop(
+        MODEL_TOPICS,
+        f"{options.consumer_group}-models-{gateway.swapper.instance_id}",
+        gateway.handle_event,
+        producer,
+        settings=settings,
+    )
     consuming = asyncio.create_task(consumer.run())
-    log.info("gateway ready", http=f"{options.http_host}:{options.http_port}", topics=TOPICS)
+    following = asyncio.create_task(model_events.run())
+    syncing = asyncio.create_task(gateway.swapper.sync_forever(stop))
+    log.info(
+        "gateway ready",
+        http=f"{options.http_host}:{options.http_port}",
+        topics=TOPICS + MODEL_TOPICS,
+        models=gateway.swapper.current().versions(),
+    )
 
     await stop.wait()
     log.info("gateway stopping")
     consumer.stop()
-    await consuming
+    model_events.stop()
+    await asyncio.gather(consuming, following, syncing)
     server.should_exit = True
     await http
     await producer.stop()

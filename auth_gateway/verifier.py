@@ -10,6 +10,9 @@
 6. each modality is scored against the user's templates of the *same* model version, calibrated,
    fused, and the fused score is compared with the threshold set for the target FMR.
 
+The embedder versions are taken once, when the attempt starts (``models``): a hot-swap during
+the attempt does not change them.
+
 Every outcome carries its reasons, scores, thresholds and model versions.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -32,6 +36,7 @@ from core.biometrics.scoring import template_score
 from core.biometrics.types import SampleStatus
 from core.biometrics.voice import VoiceSample
 from core.objectstore import ObjectStore, ObjectStoreError
+from core.registry import ActiveModels, LoadedModel
 from schemas import AuthAttempt, AuthDecision, MediaRef, ModalityScore
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
 from schemas.enums import DecisionReason as R
@@ -95,6 +100,7 @@ class Verifier:
         lockouts: LockoutBook,
         policy: DecisionPolicy,
         asr_version: str,
+        models: Callable[[], ActiveModels] | None = None,
     ) -> None:
         self.analyser = analyser
         self.objects = objects
@@ -104,6 +110,7 @@ class Verifier:
         self.lockouts = lockouts
         self.policy = policy
         self.asr_version = asr_version
+        self.models = models
 
     def _decision(
         self,
@@ -127,6 +134,8 @@ class Verifier:
 
     async def verify(self, attempt: AuthAttempt) -> Verdict:
         started = time.perf_counter()
+        # None: the engines' own embeddings (no hot-swap).
+        models = self.models() if self.models else None
 
         def reject(*reasons: str) -> Verdict:
             return Verdict(self._decision(attempt, started, Outcome.REJECT, list(reasons)))
@@ -163,8 +172,12 @@ class Verifier:
             return reject(*sorted(set(problems)))
 
         face, voice = await asyncio.gather(
-            self.analyser.face(media["face"]) if "face" in media else _none(),
-            self.analyser.voice(media["voice"]) if "voice" in media else _none(),
+            self.analyser.face(media["face"], _model(models, "face"))
+            if "face" in media
+            else _none(),
+            self.analyser.voice(media["voice"], _model(models, "voice"))
+            if "voice" in media
+            else _none(),
         )
         verdict = Verdict(
             self._decision(attempt, started, Outcome.REJECT, ["pending"]), face, voice, media
@@ -271,3 +284,7 @@ class Verifier:
 
 async def _none() -> None:
     return None
+
+
+def _model(models: ActiveModels | None, modality: str) -> LoadedModel | None:
+    return models.for_modality(modality) if models else None

@@ -25,7 +25,7 @@ def demo_command(
     Needs the stack (`kibalock stack up`) and the models (`kibalock models fetch`);
     `make demo` does both first.
     """
-    from producers.demo import run_demo
+    from producers.demo import DemoError, run_demo
 
     if not (data / "faces").is_dir() or not (data / "voices").is_dir():
         typer.echo(
@@ -33,4 +33,9 @@ def demo_command(
         )
         raise typer.Exit(2)
     out.mkdir(parents=True, exist_ok=True)
-    raise typer.Exit(asyncio.run(run_demo(get_settings(), data, people, out)))
+    try:
+        code = asyncio.run(run_demo(get_settings(), data, people, out))
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    raise typer.Exit(code)

@@ -36,6 +36,12 @@ from producers.terminal import Terminal
 from schemas import AuthDecision, decode
 
 NAMESPACE = "demo"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says why and where to look."""
+
+
 console = Console()
 
 
@@ -97,14 +103,14 @@ async def _wait_ready(
     async with httpx.AsyncClient(base_url=url, timeout=2) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited with {proc.returncode}; see {log}")
+                raise DemoError(f"the gateway exited with {proc.returncode}; see {log}")
             try:
                 if (await http.get("/readyz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
-    raise TimeoutError(f"the gateway was not ready after {timeout_s:.0f} s; see {log}")
+    raise DemoError(f"the gateway was not ready after {timeout_s:.0f} s; see {log}")
 
 
 async def _collect(
@@ -192,7 +198,8 @@ async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
                         data={"user_id": person.user_id},
                         files=files,
                     )
-                    response.raise_for_status()
+                    if response.status_code != 200:
+                        raise DemoError(f"enrolling {person.user_id} failed: {response.text}")
                     console.print(
                         f"enrolled {person.user_id} "
                         f"(face {person.face_identity}, voice {person.speaker})"
