@@ -10,7 +10,7 @@ templates for the version being prepared and for the rollback target.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -20,7 +20,9 @@ from auth_gateway.analysis import Analyser
 from auth_gateway.reembed import features_version
 from auth_gateway.templates import TemplateStore
 from auth_gateway.verifier import template_version
+from core.biometrics.face import FaceSample
 from core.biometrics.types import SampleStatus
+from core.biometrics.voice import VoiceSample
 from core.docstore import Database
 from core.objectstore import ObjectStore
 from core.registry import ActiveModels, LoadedModel
@@ -113,16 +115,7 @@ class Enroller:
             model, version = good[0][1].model, good[0][1].version
             versions[model] = version
             await self._templates.save(user_id, modality, template_version(model, version), vectors)
-            base = np.stack([s.base_embedding for _, s in good]).astype(np.float32)
-            await self._templates.save(user_id, modality, features_version(model), base)
-            for target in self._extra_targets(model) if self._extra_targets else []:
-                if target.version != version:
-                    await self._templates.save(
-                        user_id,
-                        modality,
-                        template_version(model, target.version),
-                        target.embed(base),
-                    )
+            await self._keep_base(user_id, modality, model, version, [s for _, s in good])
             for i, (upload, _) in enumerate(good):
                 ref = await self._objects.put_bytes(
                     bucket, f"{user_id}/enrol/{modality}/{i}", upload.data, upload.content_type
@@ -146,6 +139,26 @@ class Enroller:
             rejected=rejected,
             model_versions=versions,
         )
+
+    async def _keep_base(
+        self,
+        user_id: str,
+        modality: str,
+        model: str,
+        version: str,
+        samples: Sequence[FaceSample | VoiceSample],
+    ) -> None:
+        """Stores the base features (a later version re-embeds them without the media), and
+        templates for the versions that may serve soon besides ``version``: the one a hot-swap
+        is preparing and the rollback target."""
+        base = np.stack([s.base_embedding for s in samples if s.base_embedding is not None])
+        await self._templates.save(user_id, modality, features_version(model), base)
+        for target in self._extra_targets(model) if self._extra_targets else []:
+            if target.version != version:
+                vectors = target.embed(base)
+                await self._templates.save(
+                    user_id, modality, template_version(model, target.version), vectors
+                )
 
     async def exists(self, user_id: str) -> bool:
         return await self._users.find_one({"user_id": user_id}) is not None

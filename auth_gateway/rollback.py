@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from core.logging import get_logger
 from core.registry import SLOTS, ModelsSettings
@@ -21,7 +22,7 @@ from schemas import AuthDecision
 
 log = get_logger(__name__)
 
-Rollback = Callable[[str, str, str, str], Awaitable[object]]
+Rollback = Callable[[str, str, str, str], Coroutine[Any, Any, None]]
 """(model, version to roll back, reason, detail)."""
 
 VOUCHES = 0.5
@@ -44,7 +45,7 @@ class RollbackWatch:
         self._rollback = rollback
         self._watches: dict[str, SwapWatch] = {}
         self._history: defaultdict[tuple[str, str], ScoreHistory] = defaultdict(ScoreHistory)
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, model: str, version: str, previous: str) -> None:
         baseline = self._history[(model, previous)].median(self._settings.watch_min_decisions)

@@ -9,10 +9,19 @@ from __future__ import annotations
 import typer
 
 from auth_gateway.cli import enroll_command, gateway_app
+from bench.cli import bench_command
 from core.biometrics.cli import eval_command, models_app
+from core.registry_cli import (
+    canary_command,
+    keygen_command,
+    list_command,
+    publish_command,
+    rollback_command,
+)
 from devstack.cli import stack_app
 from producers.cli import demo_command
 from schemas.cli import schemas_app
+from stream_processors.cli import processors_command
 
 app = typer.Typer(
     name="kibalock",
@@ -28,7 +37,14 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(models_app, name="models")
+models_app.command("list")(list_command)
+models_app.command("publish")(publish_command)
+models_app.command("rollback")(rollback_command)
+models_app.command("keygen")(keygen_command)
+models_app.command("canary")(canary_command)
 app.command("eval")(eval_command)
+app.command("processors")(processors_command)
+app.command("bench")(bench_command)
 app.add_typer(gateway_app, name="gateway")
 app.command("enroll")(enroll_command)
 app.command("demo")(demo_command)

@@ -1,0 +1,195 @@
+"""The canary set: golden samples with genuine and impostor pairs, kept in the models bucket.
+
+``canary/{model}/`` holds the samples themselves (``samples/{i}``), their base embeddings
+(``base.npy``, what an adapter takes) and ``set.json``, which lists them with their sha256 and
+identity labels and is signed like a manifest. A candidate adapter runs on the base embeddings;
+its separation of genuine from impostor pairs (EER and d′) is compared with the active
+version's, and a candidate worse beyond the tolerance is rejected (``canary_regression``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Self
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.objectstore import ObjectMissing, ObjectStore, ObjectStoreError
+from core.registry.errors import ModelRejected
+from core.registry.onnx_model import LoadedModel
+from core.signing import Signer, SigningError, TrustedKeys, canonical_json
+from schemas import MediaRef
+from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
+
+
+def canary_prefix(model: str) -> str:
+    return f"canary/{model}/"
+
+
+class CanaryItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: Identifier = Field(description="the identity: same label = genuine pair")
+    sample: MediaRef
+
+
+class CanarySet(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    base_version: SemVer = Field(description="the base model that computed base.npy")
+    items: list[CanaryItem] = Field(min_length=4)
+    embeddings: MediaRef
+    created_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    signed_by: str = ""
+    signature: str | None = None
+
+    def payload(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def signed(self, signer: Signer) -> Self:
+        unsigned = self.model_copy(update={"signed_by": signer.key_id, "signature": None})
+        return unsigned.model_copy(update={"signature": signer.sign(unsigned.payload())})
+
+
+class CanaryMetrics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    eer: float
+    d_prime: float
+    genuine_mean: float
+    impostor_mean: float
+    genuine_pairs: int
+    impostor_pairs: int
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A verified canary set, ready to score models with."""
+
+    labels: list[str]
+    base: NDArray[np.float32]
+
+    def run(self, model: LoadedModel) -> CanaryMetrics:
+        return separation(model.embed(self.base), self.labels)
+
+
+def _eer(genuine: NDArray[np.float64], impostor: NDArray[np.float64]) -> float:
+    # Sweep every observed score as a threshold; the EER is where FAR and FRR cross.
+    best = 1.0
+    for t in np.unique(np.concatenate([genuine, impostor])):
+        far = float(np.mean(impostor >= t))
+        frr = float(np.mean(genuine < t))
+        best = min(best, max(far, frr))
+    return best
+
+
+def separation(embeddings: NDArray[np.float32], labels: Sequence[str]) -> CanaryMetrics:
+    """Cosine scores of every pair, split into genuine and impostor; their EER and d′."""
+    scores = embeddings.astype(np.float64) @ embeddings.astype(np.float64).T
+    same = np.equal.outer(np.asarray(labels), np.asarray(labels))
+    upper = np.triu(np.ones_like(same, dtype=bool), k=1)
+    genuine, impostor = scores[same & upper], scores[~same & upper]
+    spread = np.sqrt((genuine.var() + impostor.var()) / 2.0)
+    # Identical outputs (a collapsed model) have no spread: no separation at all.
+    d_prime = float((genuine.mean() - impostor.mean()) / spread) if spread > 1e-9 else 0.0
+    return CanaryMetrics(
+        eer=_eer(genuine, impostor),
+        d_prime=d_prime,
+        genuine_mean=float(genuine.mean()),
+        impostor_mean=float(impostor.mean()),
+        genuine_pairs=int(genuine.size),
+        impostor_pairs=int(impostor.size),
+    )
+
+
+def judge(
+    candidate: CanaryMetrics,
+    active: CanaryMetrics,
+    *,
+    eer_tolerance: float,
+    dprime_tolerance: float,
+) -> None:
+    """Raises ``canary_regression`` when the candidate separates worse beyond a tolerance."""
+    if candidate.eer > active.eer + eer_tolerance:
+        raise ModelRejected(
+            "canary_regression",
+            f"EER {candidate.eer:.3f} on the canary pairs, active {active.eer:.3f} "
+            f"(tolerance {eer_tolerance})",
+        )
+    if candidate.d_prime < active.d_prime - dprime_tolerance:
+        raise ModelRejected(
+            "canary_regression",
+            f"d' {candidate.d_prime:.2f} on the canary pairs, active {active.d_prime:.2f} "
+            f"(tolerance {dprime_tolerance})",
+        )
+
+
+def _npy(array: NDArray[np.float32]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
+    return buffer.getvalue()
+
+
+async def seed_canary(
+    objects: ObjectStore,
+    model: str,
+    *,
+    base_version: str,
+    samples: Sequence[tuple[str, bytes, str]],
+    base: NDArray[np.float32],
+    signer: Signer,
+) -> CanarySet:
+    """Uploads (label, bytes, content type) samples and their base embeddings, signed.
+
+    Replaces any previous canary set of ``model``.
+    """
+    if base.shape[0] != len(samples):
+        raise ValueError("one base embedding per sample")
+    bucket = objects.bucket("models")
+    prefix = canary_prefix(model)
+    await objects.delete_prefix(bucket, prefix)
+    items = [
+        CanaryItem(
+            label=label,
+            sample=await objects.put_bytes(bucket, f"{prefix}samples/{i}", data, content_type),
+        )
+        for i, (label, data, content_type) in enumerate(samples)
+    ]
+    embeddings = await objects.put_bytes(bucket, f"{prefix}base.npy", _npy(base))
+    canary = CanarySet(
+        model=model, base_version=base_version, items=items, embeddings=embeddings
+    ).signed(signer)
+    await objects.put_bytes(
+        bucket, f"{prefix}set.json", canary.model_dump_json(indent=2).encode(), "application/json"
+    )
+    return canary
+
+
+async def load_canary(
+    objects: ObjectStore, model: str, trust: TrustedKeys, *, base_version: str
+) -> Canary:
+    """The verified canary of ``model``; :class:`ModelRejected` if it is missing or forged."""
+    bucket = objects.bucket("models")
+    try:
+        raw = await objects.get_bytes(f"s3://{bucket}/{canary_prefix(model)}set.json")
+        canary = CanarySet.model_validate_json(raw)
+        trust.verify(canary.payload(), canary.signature, canary.signed_by)
+        base = np.load(io.BytesIO(await objects.get_bytes(canary.embeddings)), allow_pickle=False)
+    except ObjectMissing as exc:
+        raise ModelRejected("canary_missing", f"no canary set for {model}: {exc}") from exc
+    except (ObjectStoreError, ValidationError, SigningError, ValueError) as exc:
+        raise ModelRejected("canary_invalid", f"the canary set of {model}: {exc}") from exc
+    if canary.model != model or canary.base_version != base_version:
+        raise ModelRejected(
+            "canary_invalid",
+            f"the canary set is for {canary.model} base {canary.base_version}, not {base_version}",
+        )
+    if base.ndim != 2 or base.shape[0] != len(canary.items):
+        raise ModelRejected("canary_invalid", f"base.npy has shape {base.shape}")
+    return Canary([item.label for item in canary.items], base.astype(np.float32))

@@ -1,0 +1,244 @@
+"""Loading a verified embedder adapter into onnxruntime, and checking it fits its slot.
+
+The swappable models are adapters on the base embeddings: one ``[N, d_in]`` float32 input
+(128 for faces, 256 for voices) and one ``[N, D]`` float32 output. Three checks, in order: the
+bytes are an ONNX model onnxruntime can load; the graph's inputs and outputs are the ones its
+manifest declares; they fit the slot, and a probe batch comes out with the right shape and
+finite values. The offline default (the base embedding itself) is a :class:`LoadedModel`
+without a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from core.registry.errors import ModelRejected
+from core.registry.manifest import Manifest
+from schemas import IoSpec, TensorDType, TensorSpec
+
+# Every model version is semver; 1.0.0 is the packaged base model (no adapter).
+OFFLINE_VERSION = "1.0.0"
+
+_ORT_DTYPES = {
+    "tensor(float)": TensorDType.FLOAT32,
+    "tensor(double)": TensorDType.FLOAT64,
+    "tensor(float16)": TensorDType.FLOAT16,
+    "tensor(bfloat16)": TensorDType.BFLOAT16,
+    "tensor(int8)": TensorDType.INT8,
+    "tensor(int16)": TensorDType.INT16,
+    "tensor(int32)": TensorDType.INT32,
+    "tensor(int64)": TensorDType.INT64,
+    "tensor(uint8)": TensorDType.UINT8,
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A swappable model: which modality it serves, the base embedding it takes, and the id of
+    the preprocessing (in ``core/biometrics``) that made that base embedding."""
+
+    model: str
+    modality: str
+    input_dim: int
+    preprocessing: str
+
+
+# Names as the engines report them (core.biometrics.face.MODEL_NAME and the voice engine's).
+SLOTS = {
+    slot.model: slot
+    for slot in (
+        # dlib HOG detection, 5-point alignment, 150 px chip, Dlib ResNet: 128-d.
+        Slot("face-embedder", "face", 128, "face-dlib5-chip150"),
+        # 16 kHz mono, voice activity trimming, Resemblyzer GE2E: 256-d.
+        Slot("voice-embedder", "voice", 256, "voice-ge2e-16k"),
+    )
+}
+
+
+def slot_of(model: str) -> Slot:
+    try:
+        return SLOTS[model]
+    except KeyError:
+        raise ModelRejected("unknown_model", f"{model} is not a swappable model") from None
+
+
+def io_spec_of(session: ort.InferenceSession) -> IoSpec:
+    """The graph's inputs and outputs as an :class:`IoSpec` (symbolic dims kept by name)."""
+
+    def spec(arg: ort.NodeArg) -> TensorSpec:
+        dtype = _ORT_DTYPES.get(arg.type)
+        if dtype is None:
+            raise ModelRejected("io_spec_mismatch", f"{arg.name} has unsupported type {arg.type}")
+        return TensorSpec(name=arg.name, dtype=dtype, shape=list(arg.shape))
+
+    return IoSpec(
+        inputs=[spec(a) for a in session.get_inputs()],
+        outputs=[spec(a) for a in session.get_outputs()],
+    )
+
+
+def _same_dims(declared: TensorSpec, actual: TensorSpec) -> bool:
+    # A fixed size must be that size; a dynamic axis may have any name on either side.
+    if len(declared.shape) != len(actual.shape):
+        return False
+    return all(
+        (d == a) if isinstance(d, int) or isinstance(a, int) else True
+        for d, a in zip(declared.shape, actual.shape, strict=True)
+    )
+
+
+def check_declared(declared: IoSpec, actual: IoSpec) -> None:
+    """The graph must have exactly the inputs and outputs its manifest declares."""
+    for side, want, got in (
+        ("inputs", declared.inputs, actual.inputs),
+        ("outputs", declared.outputs, actual.outputs),
+    ):
+        if [t.name for t in want] != [t.name for t in got]:
+            raise ModelRejected(
+                "io_spec_mismatch",
+                f"{side} are {[t.name for t in got]}, the manifest declares "
+                f"{[t.name for t in want]}",
+            )
+        for w, g in zip(want, got, strict=True):
+            if w.dtype != g.dtype or not _same_dims(w, g):
+                raise ModelRejected(
+                    "io_spec_mismatch",
+                    f"{g.name} is {g.dtype}{g.shape}, the manifest declares {w.dtype}{w.shape}",
+                )
+
+
+def check_slot(slot: Slot, actual: IoSpec) -> None:
+    """One ``[N, input_dim]`` float32 input and one ``[N, D]`` float32 output."""
+    if len(actual.inputs) != 1 or len(actual.outputs) != 1:
+        raise ModelRejected("io_spec_mismatch", f"{slot.model} needs one input and one output")
+    (tin,), (tout,) = actual.inputs, actual.outputs
+    if (
+        tin.dtype is not TensorDType.FLOAT32
+        or len(tin.shape) != 2
+        or tin.shape[1] != slot.input_dim
+    ):
+        raise ModelRejected(
+            "io_spec_mismatch",
+            f"input {tin.name} is {tin.dtype}{tin.shape}, {slot.model} feeds "
+            f"float32[N, {slot.input_dim}]",
+        )
+    if tout.dtype is not TensorDType.FLOAT32 or len(tout.shape) != 2:
+        raise ModelRejected(
+            "io_spec_mismatch", f"output {tout.name} is {tout.dtype}{tout.shape}, not float32[N, D]"
+        )
+
+
+def l2_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    normalised: NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One loaded version of a swappable model; immutable, so it is shared between threads.
+
+    onnxruntime sessions may ``run`` from several threads at once.
+    """
+
+    slot: Slot
+    version: str
+    session: ort.InferenceSession | None = None
+    manifest: Manifest | None = None
+
+    @property
+    def name(self) -> str:
+        return self.slot.model
+
+    @property
+    def is_offline_default(self) -> bool:
+        return self.session is None
+
+    def embed(self, base: NDArray[np.float32]) -> NDArray[np.float32]:
+        """``[N, input_dim]`` base embeddings → ``[N, D]`` L2-normalised embeddings."""
+        batch = np.ascontiguousarray(base, dtype=np.float32).reshape(-1, self.slot.input_dim)
+        if self.session is None:
+            return l2_rows(batch)
+        name = self.session.get_inputs()[0].name
+        (out, *_) = self.session.run(None, {name: batch})
+        result = np.asarray(out, dtype=np.float32)
+        if result.ndim != 2 or result.shape[0] != batch.shape[0] or not np.isfinite(result).all():
+            raise ModelRejected(
+                "model_output_invalid",
+                f"{self.name} {self.version} returned {result.shape} or non-finite values",
+            )
+        return l2_rows(result)
+
+
+def describe(
+    data: bytes,
+    name: str,
+    version: str,
+    *,
+    validation_metrics: dict[str, float] | None = None,
+    parent_version: str | None = None,
+    training_job_id: str | None = None,
+    data_snapshot_id: str | None = None,
+) -> Manifest:
+    """An unsigned manifest for ``data``: its I/O spec read from the graph, the preprocessing
+    of its slot. Raises :class:`ModelRejected` for bytes onnxruntime cannot load."""
+    try:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for every defect
+        raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
+    slot = SLOTS.get(name)
+    return Manifest(
+        name=name,
+        version=version,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        io=io_spec_of(session),
+        preprocessing=slot.preprocessing if slot else "unknown",
+        validation_metrics=validation_metrics or {},
+        parent_version=parent_version,
+        training_job_id=training_job_id,
+        data_snapshot_id=data_snapshot_id,
+    )
+
+
+def offline_default(model: str) -> LoadedModel:
+    return LoadedModel(slot_of(model), OFFLINE_VERSION)
+
+
+def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
+    """A session for verified bytes; raises :class:`ModelRejected` if it does not fit."""
+    slot = slot_of(manifest.name)
+    if manifest.preprocessing != slot.preprocessing:
+        # An adapter trained on other base features would load and run, and be wrong.
+        raise ModelRejected(
+            "preprocessing_mismatch",
+            f"{manifest.name} serves {slot.preprocessing}, the manifest says "
+            f"{manifest.preprocessing}",
+        )
+    options = ort.SessionOptions()
+    # One small matrix product per call: extra threads only add scheduling overhead.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(
+            data, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types for every defect
+        raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
+    actual = io_spec_of(session)
+    check_declared(manifest.io, actual)
+    check_slot(slot, actual)
+    model = LoadedModel(slot, manifest.version, session, manifest)
+    probe = np.random.default_rng(0).standard_normal((2, slot.input_dim)).astype(np.float32)
+    try:
+        model.embed(probe)
+    except ModelRejected:
+        raise
+    except Exception as exc:
+        raise ModelRejected("model_output_invalid", f"the probe batch failed: {exc}") from exc
+    return model

@@ -1,0 +1,11 @@
+"""KibaLock's stream processors: a faust-streaming app over the login events.
+
+It joins decisions with their ground truth, computes windowed accuracy / FAR / FRR / latency /
+quality per model version, per terminal and globally (``metrics``), triggers retraining when
+accuracy drops or a user has enough curated samples (``retrain.triggers``), and locks users out
+after repeated failures (``security.lockouts``). ``kibalock processors`` runs the worker.
+
+The decision logic lives in plain modules (``outcomes``, ``sketch``, ``windows``,
+``aggregation``, ``join``, ``lockouts``, ``triggers``); ``app`` wires it to faust.
+Heavy imports (faust) stay out of this package's ``__init__``.
+"""

@@ -1,0 +1,29 @@
+"""``kibalock processors``: run the stream processors worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def processors_command(
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="/healthz and /metrics port (KIBALOCK_PROCESSORS__HTTP_PORT)."),
+    ] = None,
+) -> None:
+    """Run the stream processors (metrics, retrain triggers, lockouts) until SIGTERM/SIGINT.
+
+    Configured by KIBALOCK_PROCESSORS__* (window sizes, thresholds, cool-down, lockout policy)
+    and the usual KIBALOCK_KAFKA__* settings; every topic is under KIBALOCK_KAFKA__TOPIC_PREFIX.
+    """
+    # Lazy: faust and its dependencies load only when the worker runs.
+    from core.settings import get_settings
+    from stream_processors.config import ProcessorSettings
+    from stream_processors.worker import run_worker
+
+    cfg = ProcessorSettings()
+    if port is not None:
+        cfg = cfg.model_copy(update={"http_port": port})
+    run_worker(get_settings(), cfg)

@@ -1,0 +1,101 @@
+"""``kibalock models keygen | publish | list | rollback`` against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from core import docstore
+from core.objectstore import ObjectStore
+from core.registry import ModelRegistry
+from core.registry_cli import keygen_command, list_command, publish_command, rollback_command
+from core.settings import Settings, get_settings
+from schemas import ActivationStatus, ModelActivation, decode
+from tests.integration.kafka_reader import read_topic
+from tests.registry_kit import collapsing, good
+
+app = typer.Typer()
+for name, command in (
+    ("keygen", keygen_command),
+    ("publish", publish_command),
+    ("list", list_command),
+    ("rollback", rollback_command),
+):
+    app.command(name)(command)
+
+
+@pytest.fixture
+def cli_env(ns_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("KIBALOCK_KAFKA__TOPIC_PREFIX", ns_settings.kafka.topic_prefix)
+    monkeypatch.setenv("KIBALOCK_S3__BUCKET_PREFIX", ns_settings.s3.bucket_prefix)
+    monkeypatch.setenv("KIBALOCK_MONGO__DATABASE", ns_settings.mongo.database)
+    monkeypatch.setenv("COLUMNS", "200")  # the table is read back, unwrapped
+    get_settings.cache_clear()
+    yield ns_settings
+    get_settings.cache_clear()
+
+
+def _activate(settings: Settings, version: str) -> None:
+    async def run() -> None:
+        client = docstore.client(settings)
+        registry = ModelRegistry(client[settings.mongo.database], ObjectStore(settings))
+        assert await registry.activate("face-embedder", version, by="tests")
+        client.close()
+
+    asyncio.run(run())
+
+
+def test_publish_list_and_rollback(
+    cli_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    keygen = runner.invoke(app, ["keygen", "--out", str(tmp_path / "publisher")])
+    assert keygen.exit_code == 0, keygen.output
+    monkeypatch.setenv("KIBALOCK_MODELS__SIGNING_KEY_FILE", str(tmp_path / "publisher.key"))
+
+    for version, data in (("1.1.0", good(128, 1)), ("1.2.0", good(128, 2))):
+        path = tmp_path / f"{version}.onnx"
+        path.write_bytes(data)
+        args = ["publish", str(path), "--name", "face-embedder", "--version", version]
+        result = runner.invoke(app, [*args, "--metric", "eer=0.012", "--job", "job-7"])
+        assert result.exit_code == 0, result.output
+        _activate(cli_env, version)
+
+    # A model that does not fit its slot is refused before anything is uploaded.
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(collapsing(64))
+    refused = runner.invoke(
+        app, ["publish", str(bad), "--name", "face-embedder", "--version", "9.0.0"]
+    )
+    assert refused.exit_code == 1 and "io_spec_mismatch" in refused.output
+
+    listed = json.loads(runner.invoke(app, ["list", "--json"]).output)
+    assert [(r["version"], r["status"]) for r in listed] == [
+        ("1.1.0", "retired"),
+        ("1.2.0", "active"),
+    ]
+    assert listed[0]["manifest"]["validation_metrics"] == {"eer": 0.012}
+    table = runner.invoke(app, ["list"]).output
+    assert "1.2.0" in table and "voice-embedder" in table  # the offline default is listed
+
+    rolled = runner.invoke(app, ["rollback", "face-embedder"])
+    assert rolled.exit_code == 0 and "active: 1.1.0" in rolled.output, rolled.output
+    listed = json.loads(runner.invoke(app, ["list", "face-embedder", "--json"]).output)
+    assert [(r["version"], r["status"], r["reason"]) for r in listed] == [
+        ("1.1.0", "active", None),
+        ("1.2.0", "rejected", "manual"),
+    ]
+    records = asyncio.run(read_topic(cli_env, "models.activations", at_least=1))
+    events = [decode("models.activations", r.value, r.headers) for r in records]
+    assert isinstance(events[0], ModelActivation)
+    assert (events[0].status, events[0].model_version, events[0].previous_version) == (
+        ActivationStatus.ROLLED_BACK,
+        "1.2.0",
+        "1.1.0",
+    )

@@ -1,0 +1,43 @@
+"""The post-swap watch: when production behaviour leaves its bounds."""
+
+from __future__ import annotations
+
+from core.registry import ModelsSettings
+from core.registry.watch import ScoreHistory, SwapWatch
+
+SETTINGS = ModelsSettings(
+    watch_window_s=60, watch_min_decisions=4, max_error_rate=0.25, max_genuine_drop=0.2
+)
+
+
+def _watch(baseline: float | None) -> SwapWatch:
+    return SwapWatch("face-embedder", "1.2.0", "1.1.0", baseline, 100.0, SETTINGS)
+
+
+def test_nothing_is_judged_before_enough_decisions() -> None:
+    watch = _watch(0.9)
+    assert [watch.observe(error=True, genuine=None) for _ in range(3)] == [None] * 3
+    breach = watch.observe(error=True, genuine=None)
+    assert breach is not None and breach.reason == "error_rate"
+
+
+def test_genuine_scores_below_the_baseline_drift() -> None:
+    healthy = _watch(0.9)
+    assert all(healthy.observe(error=False, genuine=s) is None for s in (0.8, 0.85, 0.9, 0.75))
+    collapsed = _watch(0.9)
+    breaches = [collapsed.observe(error=False, genuine=s) for s in (0.1, 0.2, 0.05, 0.3)]
+    assert breaches[-1] is not None and breaches[-1].reason == "score_drift"
+    assert "1.1.0's 0.90" in breaches[-1].detail
+    # Without a baseline the floor applies.
+    floor = _watch(None)
+    assert [floor.observe(error=False, genuine=0.45) for _ in range(4)][-1] is not None
+
+
+def test_window_expiry_and_baseline_history() -> None:
+    watch = _watch(None)
+    assert not watch.expired(150.0) and watch.expired(161.0)
+    history = ScoreHistory()
+    assert history.median(3) is None
+    for s in (0.7, 0.9, 0.8):
+        history.add(s)
+    assert history.median(3) == 0.8
