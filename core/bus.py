@@ -14,9 +14,15 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+)
 
 from core.logging import get_logger
 from core.settings import Settings, get_settings
@@ -183,9 +189,22 @@ class ConsumerLoop:
                 for partition, records in batches.items():
                     for record in records:
                         await self._handle(record)
-                    await self._consumer.commit({partition: records[-1].offset + 1})
+                    await self._commit(partition, records[-1].offset + 1)
         finally:
             await self._consumer.stop()
+
+    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        # A rebalance may have moved the partition while its batch was handled: the new owner
+        # re-reads the uncommitted tail (at-least-once; handlers are idempotent).
+        if partition not in self._consumer.assignment():
+            log.info("partition moved before commit", partition=str(partition))
+            return
+        try:
+            await self._consumer.commit({partition: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning(
+                "commit refused after a rebalance", partition=str(partition), error=str(exc)
+            )
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         logical = record.topic.removeprefix(self._prefix)
