@@ -1,0 +1,349 @@
+"""The voice pipeline: bytes → 16 kHz mono → speech only → Resemblyzer speaker embedding.
+
+``VoiceEngine.analyse`` never raises for bad input: bytes that are not usable audio give
+``SampleStatus.INVALID_MEDIA`` with the decoder's reason (see :mod:`core.biometrics.audio`), and
+audio without speech ``SampleStatus.NO_SPEECH``. Missing weights are an operator error and raise
+``MissingModelError`` (naming ``kibalock models fetch``) when the engine is built.
+
+The embedding is Resemblyzer's GE2E d-vector (256-d, L2-normalised, float32) of the speech
+frames only: silence carries no speaker information and would pull templates towards each other.
+``base_embedding`` is always that vector; with an ONNX adapter, ``embedding`` is the adapter's
+output, so the gateway can re-embed stored base features when the adapter changes.
+``audio_16k`` (not serialised) is the decoded audio the spoken-challenge check reuses.
+
+Quality, in [0, 1], is the weighted geometric mean of five components, each in [0, 1]::
+
+    score = duration^0.25 · speech^0.10 · snr^0.25 · clipping^0.20 · bandwidth^0.20
+
+- ``duration``: seconds of speech (VAD) / 1.0 s, capped at 1 — a 3-digit challenge is ~1.2 s.
+- ``speech``: share of 30 ms frames with speech / 0.4, capped at 1 (mostly silence is a poor
+  sample even though trimming removes it).
+- ``snr``: (SNR dB − 5) / 25, clipped — 5 dB or worse is 0, 30 dB or better is 1. The SNR is
+  the mean power of the loudest half of 20 ms frames over that of the quietest tenth (the noise
+  floor); a clip cut tight around the word therefore reads lower than it is.
+- ``clipping``: 1 − (share of active source samples on the peak plateau) / 0.1.
+- ``bandwidth``: the highest frequency within 50 dB of the strongest 250 Hz band of the speech
+  spectrum, / 4 kHz, capped at 1 — 4 kHz is the full band of the 8 kHz telephone-rate audio
+  the system must accept.
+
+The geometric mean makes one unusable aspect (heavy clipping, a muffled channel) sink the
+score, which an arithmetic mean would average away. ``Quality.components`` holds the five
+sub-scores and the raw measurements they come from, in physical units (the ``auth.quality``
+event reports those): ``duration_s`` (whole recording), ``speech_s``, ``speech_ratio``,
+``snr_db``, ``clipping_ratio``, ``bandwidth_hz``.
+
+Thread safety: ``analyse`` may be called from a thread pool. Decoding, VAD and quality share
+nothing. The torch module is only read, but each forward already uses every intra-op thread,
+so one engine serialises the embedder with a lock rather than oversubscribe the cores; the
+onnxruntime adapter session is safe to run concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.biometrics import audio, model_files
+from core.biometrics.model_files import MissingModelError, require
+from core.biometrics.types import Quality, SampleStatus
+
+__all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
+
+MODEL_NAME = "voice-embedder"
+# Semver like every registry version; 1.0.0 is the packaged Resemblyzer GE2E encoder.
+BASE_VERSION = "1.0.0"
+EMBEDDING_DIM = 256
+RESEMBLYZER_SUBDIR = "resemblyzer"
+WEIGHTS_FILE = "pretrained.pt"
+# sha256 of the pretrained.pt shipped in resemblyzer 0.1.4 (the only release).
+WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+# Fewer voiced frames than this (90 ms) is a click or a breath, not speech.
+MIN_SPEECH_FRAMES = 3
+# Resemblyzer's training-time loudness; quieter speech is raised to it (never lowered).
+TARGET_DBFS = -30.0
+
+_QUALITY_WEIGHTS = {
+    "duration": 0.25,
+    "speech": 0.10,
+    "snr": 0.25,
+    "clipping": 0.20,
+    "bandwidth": 0.20,
+}
+_SNR_FRAME = 320  # 20 ms at 16 kHz
+_BAND_HZ = 250
+
+
+class VoiceSample(BaseModel):
+    """The outcome of one recording; ``embedding`` is what templates are matched with."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    status: SampleStatus
+    reason: str | None = None
+    embedding: NDArray[np.float32] | None = None
+    base_embedding: NDArray[np.float32] | None = None
+    quality: Quality = Field(default_factory=lambda: Quality(score=0.0))
+    model: str = MODEL_NAME
+    version: str = BASE_VERSION
+    timing_ms: dict[str, float] = Field(default_factory=dict)
+    # Decoded once here and reused by the challenge check; never serialised.
+    audio_16k: NDArray[np.float32] | None = Field(default=None, exclude=True, repr=False)
+
+
+class VoiceEngine:
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        *,
+        adapter: Path | None = None,
+        limits: audio.AudioLimits | None = None,
+    ) -> None:
+        base = models_dir if models_dir is not None else model_files.models_dir()
+        weights = require(
+            base / RESEMBLYZER_SUBDIR / WEIGHTS_FILE, "voice embedder weights (Resemblyzer)"
+        )
+        # Imported here so that importing this module (e.g. for fetch_models) stays light.
+        import torch
+        from resemblyzer import VoiceEncoder
+
+        self._torch = torch
+        self._encoder = VoiceEncoder(device="cpu", verbose=False, weights_fpath=weights)
+        self._encoder.eval()
+        self._lock = threading.Lock()
+        self._limits = limits or audio.AudioLimits()
+        self._adapter = _Adapter(adapter) if adapter is not None else None
+        self.version = self._adapter.version if self._adapter else BASE_VERSION
+
+    def analyse(self, data: bytes) -> VoiceSample:
+        timing: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            decoded = audio.decode(data, self._limits)
+        except audio.InvalidAudio as exc:
+            timing["decode"] = _ms(start)
+            return self._sample(SampleStatus.INVALID_MEDIA, timing, start, reason=exc.reason)
+        flags = audio.speech_frames(decoded.audio)
+        timing["decode"] = _ms(start)
+        if int(flags.sum()) < MIN_SPEECH_FRAMES:
+            # Scored anyway: the quality report of a failed attempt still says what was wrong.
+            return self._sample(
+                SampleStatus.NO_SPEECH,
+                timing,
+                start,
+                reason="no_speech",
+                quality=voice_quality(decoded.audio, flags, decoded.clipping_ratio),
+                audio_16k=decoded.audio,
+            )
+
+        t = time.perf_counter()
+        speech = _raise_to(audio.trim_silence(decoded.audio, flags), TARGET_DBFS)
+        with self._lock, self._torch.inference_mode():
+            base = _l2(np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32))
+        embedding = self._adapter(base) if self._adapter else base
+        timing["embed"] = _ms(t)
+
+        t = time.perf_counter()
+        quality = voice_quality(decoded.audio, flags, decoded.clipping_ratio)
+        timing["quality"] = _ms(t)
+        return self._sample(
+            SampleStatus.OK,
+            timing,
+            start,
+            embedding=embedding,
+            base_embedding=base,
+            quality=quality,
+            audio_16k=decoded.audio,
+        )
+
+    def _sample(
+        self,
+        status: SampleStatus,
+        timing: dict[str, float],
+        start: float,
+        *,
+        reason: str | None = None,
+        embedding: NDArray[np.float32] | None = None,
+        base_embedding: NDArray[np.float32] | None = None,
+        quality: Quality | None = None,
+        audio_16k: NDArray[np.float32] | None = None,
+    ) -> VoiceSample:
+        timing["total"] = _ms(start)
+        return VoiceSample(
+            status=status,
+            reason=reason,
+            embedding=embedding,
+            base_embedding=base_embedding,
+            quality=quality or Quality(score=0.0),
+            version=self.version,
+            timing_ms=timing,
+            audio_16k=audio_16k,
+        )
+
+
+def voice_quality(
+    audio_16k: NDArray[np.float32], flags: NDArray[np.bool_], clipping_ratio: float
+) -> Quality:
+    """Quality of a decoded recording (formula in the module docstring)."""
+    speech_s = float(flags.sum()) * audio.VAD_FRAME_MS / 1000.0
+    ratio = float(flags.mean()) if flags.size else 0.0
+    snr_db = _snr_db(audio_16k)
+    edge_hz = _bandwidth_hz(audio_16k, flags)
+    components = {
+        "duration": _unit(speech_s / 1.0),
+        "speech": _unit(ratio / 0.4),
+        "snr": _unit((snr_db - 5.0) / 25.0),
+        "clipping": _unit(1.0 - clipping_ratio / 0.1),
+        "bandwidth": _unit(edge_hz / 4000.0),
+    }
+    log_score = sum(w * np.log(max(components[k], 1e-9)) for k, w in _QUALITY_WEIGHTS.items())
+    score = 0.0 if min(components.values()) == 0.0 else float(np.exp(log_score))
+    raw = {
+        "duration_s": round(len(audio_16k) / audio.SAMPLE_RATE, 3),
+        "speech_s": round(speech_s, 3),
+        "speech_ratio": round(ratio, 4),
+        "snr_db": round(snr_db, 1),
+        "clipping_ratio": round(clipping_ratio, 4),
+        "bandwidth_hz": edge_hz,
+    }
+    return Quality(
+        score=round(_unit(score), 4),
+        components={k: round(v, 4) for k, v in components.items()} | raw,
+    )
+
+
+def _snr_db(x: NDArray[np.float32]) -> float:
+    n = len(x) // _SNR_FRAME
+    if n < 2:
+        return 0.0
+    power = np.sort(np.mean(x[: n * _SNR_FRAME].reshape(n, _SNR_FRAME).astype(np.float64) ** 2, 1))
+    noise = float(power[: max(1, n // 10)].mean()) + 1e-10
+    signal = float(power[n // 2 :].mean())
+    return float(np.clip(10.0 * np.log10(max(signal - noise, 1e-10) / noise), -20.0, 90.0))
+
+
+def _bandwidth_hz(x: NDArray[np.float32], flags: NDArray[np.bool_]) -> float:
+    frame = audio.VAD_FRAME
+    frames = x[: len(flags) * frame].reshape(len(flags), frame)[flags]
+    if frames.shape[0] == 0:
+        return 0.0
+    spectrum = (np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)) ** 2).mean(axis=0)
+    freqs = np.fft.rfftfreq(frame, 1.0 / audio.SAMPLE_RATE)
+    band = (freqs // _BAND_HZ).astype(int)
+    levels = 10.0 * np.log10(np.bincount(band, spectrum) / np.bincount(band) + 1e-20)
+    strong = np.nonzero(levels >= levels.max() - 50.0)[0]
+    return float((strong.max() + 1) * _BAND_HZ)
+
+
+def _unit(v: float) -> float:
+    return float(min(max(v, 0.0), 1.0))
+
+
+def _raise_to(x: NDArray[np.float32], dbfs: float) -> NDArray[np.float32]:
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    gain = 10.0 ** (dbfs / 20.0) / max(rms, 1e-9)
+    return (x * gain).astype(np.float32) if gain > 1.0 else x
+
+
+def _l2(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0.0 else v).astype(np.float32)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 2)
+
+
+class _Adapter:
+    """An ONNX head mapping base embeddings ``[N, 256]`` float32 to the deployed ``[N, D]``.
+
+    Its version is the model's ``version`` metadata, else a ``manifest.json`` beside it (the
+    registry's layout), else ``0.0.0+sha256.<12 hex>`` so two files never share a version.
+    onnxruntime sessions are safe to ``run`` from several threads at once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        require(path, "voice embedding adapter")
+        options = ort.SessionOptions()
+        # One small matrix product per call: more threads only add scheduling overhead.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        inputs = self._session.get_inputs()
+        dim = inputs[0].shape[-1] if len(inputs) == 1 else -1
+        # A dynamic last axis shows as None or a symbolic name; any other size is wrong.
+        if (isinstance(dim, int) and dim != EMBEDDING_DIM) or inputs[0].type != "tensor(float)":
+            raise ValueError(f"{path}: an adapter takes one [N, {EMBEDDING_DIM}] float32 input")
+        self._input = inputs[0].name
+        self.version = _adapter_version(path, self._session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, base: NDArray[np.float32]) -> NDArray[np.float32]:
+        (out, *_) = self._session.run(None, {self._input: base.reshape(1, EMBEDDING_DIM)})
+        return _l2(np.asarray(out, dtype=np.float32).reshape(-1))
+
+
+def _adapter_version(path: Path, metadata: dict[str, str]) -> str:
+    if metadata.get("version"):
+        return metadata["version"]
+    manifest = path.with_name("manifest.json")
+    if manifest.is_file():
+        version: Any = json.loads(manifest.read_text(encoding="utf-8")).get("version")
+        if isinstance(version, str) and version:
+            return version
+    return "0.0.0+sha256." + _sha256(path)[:12]
+
+
+def fetch_models(models_dir: Path) -> list[Path]:
+    """Copy Resemblyzer's packaged ``pretrained.pt`` into ``models_dir/resemblyzer/``.
+
+    The engine then loads from the model dir like every other model. Idempotent; the file is
+    checked against its pinned sha256 and written atomically (temp file + rename).
+    """
+    spec = find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(
+            "the resemblyzer package (pip install resemblyzer)", Path("resemblyzer")
+        )
+    source = require(
+        Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE,
+        "Resemblyzer's packaged pretrained.pt",
+    )
+    target = models_dir / RESEMBLYZER_SUBDIR / WEIGHTS_FILE
+    if target.is_file() and _sha256(target) == WEIGHTS_SHA256:
+        return [target]
+    if _sha256(source) != WEIGHTS_SHA256:
+        raise ValueError(f"{source}: sha256 differs from the pinned Resemblyzer weights")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Copy then rename, so a concurrent engine start never loads a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; services may run as other users
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return [target]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
