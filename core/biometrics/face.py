@@ -9,7 +9,7 @@ Stages (see the modules for the why): :mod:`core.biometrics.image` decodes to a 
 at most 1024 px; :mod:`core.biometrics.face_detect` finds faces (dlib HOG by default, any
 :class:`FaceDetector` can be passed) and picks the main one; :mod:`core.biometrics.face_embed`
 aligns it on 5 landmarks and runs DeepFace's ``Dlib`` ResNet through dlib;
-:mod:`core.biometrics.face_quality` scores it; :mod:`core.biometrics.face_adapter` optionally
+:mod:`core.biometrics.face_quality` scores it; :mod:`core.biometrics.adapter` optionally
 maps the base embedding through an ONNX adapter.
 
 DeepFace itself is not used. Its ``Dlib`` model is a thin wrapper over the same dlib call (for a
@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import model_files
-from core.biometrics.face_adapter import FaceAdapter
+from core.biometrics.adapter import EmbeddingAdapter
 from core.biometrics.face_detect import FaceBox, FaceDetector, HogFaceDetector, main_face
-from core.biometrics.face_embed import DlibFaceEmbedder
+from core.biometrics.face_embed import EMBEDDING_DIM, DlibFaceEmbedder
 from core.biometrics.face_models import face_model_paths, fetch_models
 from core.biometrics.face_quality import NO_FACE_QUALITY, TIGHT_SIZE, face_quality
 from core.biometrics.image import ImageLimits, InvalidImage, decode_image
@@ -87,7 +87,11 @@ class FaceEngine:
         )
         self._embedder = DlibFaceEmbedder(embedder_weights, landmark_weights, TIGHT_SIZE)
         self._detector: FaceDetector = detector or HogFaceDetector()
-        self._adapter = FaceAdapter(adapter) if adapter is not None else None
+        self._adapter = (
+            EmbeddingAdapter(adapter, dim=EMBEDDING_DIM, what="face embedding adapter")
+            if adapter is not None
+            else None
+        )
         self._limits = limits or ImageLimits()
         self._dlib_lock = threading.Lock()
         self.version = self._adapter.version if self._adapter else BASE_VERSION

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dlib
 import numpy as np
 from numpy.typing import NDArray
 
+from core.biometrics.adapter import l2_normalise
 from core.biometrics.face_detect import FaceBox
 
 CHIP_SIZE = 150  # the ResNet's input size
@@ -52,8 +52,3 @@ class DlibFaceEmbedder:
         """128-d float32, L2-normalised (dlib's raw output is close to, not exactly, unit norm)."""
         vector = np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32)
         return l2_normalise(vector)
-
-
-def l2_normalise(vector: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm if norm > 0.0 else vector).astype(np.float32)

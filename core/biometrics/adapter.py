@@ -1,7 +1,7 @@
-"""An ONNX adapter head: maps the 128-d base face embedding to the deployed embedding.
+"""An ONNX adapter head: maps a base embedding (face 128-d, voice 256-d) to the deployed one.
 
 LifeModo trains adapters on base embeddings (torch → ONNX), so a new adapter version re-embeds
-stored base features without raw media. The model takes ``[N, 128]`` float32 and returns
+stored base features without raw media. The model takes ``[N, dim]`` float32 and returns
 ``[N, D]``; its output is L2-normalised here like the base embedding.
 
 Its version is the ``version`` entry of the ONNX model's metadata (set by the exporter), else
@@ -17,18 +17,24 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from core.biometrics.face_embed import EMBEDDING_DIM, l2_normalise
 from core.biometrics.model_files import require
 
 
-class FaceAdapter:
-    def __init__(self, path: Path) -> None:
-        require(path, "face embedding adapter")
+def l2_normalise(vector: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0.0 else vector).astype(np.float32)
+
+
+class EmbeddingAdapter:
+    def __init__(self, path: Path, *, dim: int, what: str) -> None:
+        require(path, what)
+        self._dim = dim
         options = ort.SessionOptions()
         # One small matrix product per call: extra threads only add scheduling overhead.
         options.intra_op_num_threads = 1
@@ -39,13 +45,13 @@ class FaceAdapter:
         inputs = self._session.get_inputs()
         # A dynamic last axis shows as None or a symbolic name; any other size is wrong.
         dim = inputs[0].shape[-1] if len(inputs) == 1 else -1
-        if (isinstance(dim, int) and dim != EMBEDDING_DIM) or inputs[0].type != "tensor(float)":
-            raise ValueError(f"{path}: an adapter takes one [N, {EMBEDDING_DIM}] float32 input")
+        if (isinstance(dim, int) and dim != self._dim) or inputs[0].type != "tensor(float)":
+            raise ValueError(f"{path}: an adapter takes one [N, {self._dim}] float32 input")
         self._input = inputs[0].name
         self.version = _version(path, self._session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, base: NDArray[np.float32]) -> NDArray[np.float32]:
-        batch = base.reshape(1, EMBEDDING_DIM).astype(np.float32)
+        batch = base.reshape(1, self._dim).astype(np.float32)
         (out, *_) = self._session.run(None, {self._input: batch})
         return l2_normalise(np.asarray(out, dtype=np.float32).reshape(-1))
 
