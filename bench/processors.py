@@ -45,6 +45,7 @@ _OBSERVED = "kibalock_processor_observations_total"
 _RECORDS = "kibalock_processor_records_total"
 _CPU = "process_cpu_seconds_total"
 _SAMPLE_S = 0.2
+_IDLE_S = 3.0
 _RUN_TIMEOUT_S = 600.0
 
 
@@ -98,7 +99,12 @@ async def _publish(settings: Settings, n: int) -> float:
 
 
 async def _one_run(settings: Settings, n: int, log: Path, index: int) -> dict[str, Any]:
-    cfg = ProcessorSettings(app_id=f"bench-{index}-{uuid.uuid4().hex[:6]}", http_port=free_port())
+    cfg = ProcessorSettings(
+        app_id=f"bench-{index}-{uuid.uuid4().hex[:6]}",
+        http_port=free_port(),
+        # Once the backlog is read, the inputs go idle quickly and the last windows close.
+        source_idle_wall_s=_IDLE_S,
+    )
     worker = WorkerProcess(settings, cfg, log)
     worker.start()
     ingested: list[tuple[float, float]] = []
@@ -118,6 +124,8 @@ async def _one_run(settings: Settings, n: int, log: Path, index: int) -> dict[st
             if loop.time() > deadline:
                 raise TimeoutError(f"run {index}: {through[-1][1]}/{n} decisions in time")
             await asyncio.sleep(_SAMPLE_S)
+        timed = scrape
+        drained = await _drained(worker)
     finally:
         worker.stop()
     first = _crossing(ingested, 1)
@@ -126,15 +134,30 @@ async def _one_run(settings: Settings, n: int, log: Path, index: int) -> dict[st
         "ingest_decisions_per_s": round(
             0.8 * n / (_crossing(ingested, 0.9 * n) - _crossing(ingested, 0.1 * n)), 1
         ),
-        "decisions_per_cpu_s": round(n / (scrape.total(_CPU) - cpu_before), 1),
+        "decisions_per_cpu_s": round(n / (timed.total(_CPU) - cpu_before), 1),
         "handle_p50_ms": {
-            stage: _histogram_median_ms(scrape, stage) for stage in ("ingest", "metrics")
+            stage: _histogram_median_ms(timed, stage) for stage in ("ingest", "metrics")
         },
-        "windows_emitted": scrape.total("kibalock_processor_windows_total"),
-        "retrain_triggers": scrape.total("kibalock_processor_triggers_total"),
-        "lockouts": scrape.total("kibalock_processor_lockouts_total"),
-        "late_observations": scrape.total(_OBSERVED, result="late"),
+        # After the timed part, once the inputs went idle and every window closed:
+        "windows_emitted": drained.total("kibalock_processor_windows_total"),
+        "retrain_triggers": drained.total("kibalock_processor_triggers_total"),
+        "lockouts": drained.total("kibalock_processor_lockouts_total"),
+        "late_observations": drained.total(_OBSERVED, result="late"),
     }
+
+
+async def _drained(worker: WorkerProcess) -> Scrape:
+    """The worker's figures once its last windows have closed (inputs idle, windows stable)."""
+    await asyncio.sleep(_IDLE_S + 2)
+    previous = await worker.scrape()
+    for _ in range(30):
+        await asyncio.sleep(1.0)
+        current = await worker.scrape()
+        windows = "kibalock_processor_windows_total"
+        if current.total(windows) == previous.total(windows) > 0:
+            return current
+        previous = current
+    return previous
 
 
 def _crossing(samples: list[tuple[float, float]], level: float) -> float:

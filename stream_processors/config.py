@@ -38,8 +38,8 @@ class ProcessorSettings(BaseSettings):
         default=30.0,
         gt=0,
         description=(
-            "an input partition silent this long (wall clock) stops holding the watermark back; "
-            "when all are silent, event time is assumed to follow the wall clock"
+            "an input partition read to its end and quiet this long (wall clock) stops holding "
+            "the watermark back; when all are, event time is assumed to follow the wall clock"
         ),
     )
 

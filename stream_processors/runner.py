@@ -69,10 +69,6 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
-
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
