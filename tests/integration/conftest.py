@@ -8,15 +8,22 @@ namespace (topic prefix, bucket prefix, database) so tests never see each other'
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import SecretStr
 
 from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
 from devstack import stack
+
+if TYPE_CHECKING:
+    from auth_gateway.analysis import Analyser
 
 
 @pytest.fixture(scope="session")
@@ -31,16 +38,41 @@ def base_settings() -> Iterator[Settings]:
         stack.down(settings, report.started)
 
 
-@pytest.fixture
-def ns_settings(base_settings: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:10]
-    return base_settings.model_copy(
+def namespaced(base: Settings, letter: str) -> Settings:
+    """``base`` with its own topic prefix, bucket prefix and database."""
+    tag = letter + uuid.uuid4().hex[:10]
+    return base.model_copy(
         update={
-            "kafka": base_settings.kafka.model_copy(update={"topic_prefix": f"t{tag}."}),
-            "s3": base_settings.s3.model_copy(update={"bucket_prefix": f"t{tag}-"}),
-            "mongo": base_settings.mongo.model_copy(update={"database": f"t_{tag}"}),
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
+            "s3": base.s3.model_copy(update={"bucket_prefix": f"{tag}-"}),
+            "mongo": base.mongo.model_copy(update={"database": tag}),
         }
     )
+
+
+def with_gateway_keys(settings: Settings, api_key: str, **options: object) -> Settings:
+    """A fresh template key and the given admin key (plus other gateway options)."""
+    update = {
+        "template_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+        "api_key": SecretStr(api_key),
+        **options,
+    }
+    return settings.model_copy(update={"kibalock": settings.kibalock.model_copy(update=update)})
+
+
+@pytest.fixture(scope="session")
+def analyser() -> Iterator[Analyser]:
+    """The biometric engines, loaded once for every gateway test module."""
+    from auth_gateway.analysis import Analyser
+
+    engines = Analyser.load(workers=2, max_in_flight=4)
+    yield engines
+    engines.close()
+
+
+@pytest.fixture
+def ns_settings(base_settings: Settings) -> Settings:
+    return namespaced(base_settings, "t")
 
 
 @pytest.fixture

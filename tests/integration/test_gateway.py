@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import os
@@ -16,7 +15,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
@@ -27,36 +25,18 @@ from core.settings import Settings
 from producers.people import Person, chimeric_people
 from schemas import AuthAttempt, AuthDecision, AuthFeedback, LockoutEvent, decode
 from schemas.enums import FeedbackLabel, FeedbackSource, LockAction, Outcome
+from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 
 API_KEY = "test-admin-key"
 
 
-@pytest.fixture(scope="session")
-def analyser() -> AsyncIterator[Analyser]:
-    engines = Analyser.load(workers=2, max_in_flight=4)
-    yield engines  # type: ignore[misc]
-    engines.close()
-
-
 @pytest.fixture(scope="module")
 def gw_settings(base_settings: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return base_settings.model_copy(
-        update={
-            "kafka": base_settings.kafka.model_copy(update={"topic_prefix": f"g{tag}."}),
-            "s3": base_settings.s3.model_copy(update={"bucket_prefix": f"g{tag}-"}),
-            "mongo": base_settings.mongo.model_copy(update={"database": f"g_{tag}"}),
-            "kibalock": base_settings.kibalock.model_copy(
-                update={
-                    "template_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
-                    "api_key": SecretStr(API_KEY),
-                    # Every accepted attempt qualifies, so capture is exercised on real data.
-                    "training_quality_threshold": 0.0,
-                }
-            ),
-        }
+    # Every accepted attempt qualifies, so capture is exercised on real data.
+    return with_gateway_keys(
+        namespaced(base_settings, "g"), API_KEY, training_quality_threshold=0.0
     )
 
 

@@ -7,18 +7,14 @@ version is a tiny ONNX adapter built and signed here.
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import itertools
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
-from pydantic import SecretStr
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
@@ -33,6 +29,7 @@ from core.settings import Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
 from schemas.enums import Outcome
+from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser
@@ -43,28 +40,8 @@ SIGNER, TRUST, PUBLIC = keys()
 
 
 @pytest.fixture(scope="module")
-def analyser() -> AsyncIterator[Analyser]:
-    engines = Analyser.load(workers=2, max_in_flight=4)
-    yield engines  # type: ignore[misc]
-    engines.close()
-
-
-@pytest.fixture(scope="module")
 def hs_settings(base_settings: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return base_settings.model_copy(
-        update={
-            "kafka": base_settings.kafka.model_copy(update={"topic_prefix": f"h{tag}."}),
-            "s3": base_settings.s3.model_copy(update={"bucket_prefix": f"h{tag}-"}),
-            "mongo": base_settings.mongo.model_copy(update={"database": f"h_{tag}"}),
-            "kibalock": base_settings.kibalock.model_copy(
-                update={
-                    "template_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
-                    "api_key": SecretStr(API_KEY),
-                }
-            ),
-        }
-    )
+    return with_gateway_keys(namespaced(base_settings, "h"), API_KEY)
 
 
 def _models(**update: object) -> ModelsSettings:
