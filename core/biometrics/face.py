@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import model_files
 from core.biometrics.adapter import EmbeddingAdapter
@@ -42,7 +41,7 @@ from core.biometrics.face_embed import EMBEDDING_DIM, DlibFaceEmbedder
 from core.biometrics.face_models import face_model_paths, fetch_models
 from core.biometrics.face_quality import NO_FACE_QUALITY, TIGHT_SIZE, face_quality
 from core.biometrics.image import ImageLimits, InvalidImage, decode_image
-from core.biometrics.types import Quality, SampleStatus
+from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 
 __all__ = ["FaceBox", "FaceDetector", "FaceEngine", "FaceSample", "ImageLimits", "fetch_models"]
 
@@ -52,24 +51,12 @@ MODEL_NAME = "face-embedder"
 BASE_VERSION = "1.0.0"
 
 
-class FaceSample(BaseModel):
-    """The outcome of one photo; ``embedding`` is what templates are matched with.
+class FaceSample(AnalysedSample):
+    """The outcome of one photo; ``face_box`` is in the uploaded image's pixels (after EXIF
+    rotation)."""
 
-    ``base_embedding`` is the adapter's input (equal to ``embedding`` without an adapter): the
-    gateway stores it so that a new adapter version can re-embed without the photo.
-    ``face_box`` is in the uploaded image's pixels (after EXIF rotation).
-    """
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    status: SampleStatus
-    reason: str | None = None
-    embedding: NDArray[np.float32] | None = None
-    base_embedding: NDArray[np.float32] | None = None
-    quality: Quality = Field(default_factory=lambda: Quality(score=0.0))
     model: str = MODEL_NAME
     version: str = BASE_VERSION
-    timing_ms: dict[str, float] = Field(default_factory=dict)
     face_box: FaceBox | None = None
 
 

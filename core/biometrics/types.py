@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,3 +27,22 @@ class Quality(BaseModel):
 
     score: float = Field(ge=0.0, le=1.0)
     components: dict[str, float] = Field(default_factory=dict)
+
+
+class AnalysedSample(BaseModel):
+    """What an engine made of one sample; ``embedding`` is what templates are matched with.
+
+    ``base_embedding`` is the adapter's input (equal to ``embedding`` without an adapter): the
+    gateway stores it so that a new adapter version can re-embed without the raw media.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    status: SampleStatus
+    reason: str | None = None
+    embedding: NDArray[np.float32] | None = None
+    base_embedding: NDArray[np.float32] | None = None
+    quality: Quality = Field(default_factory=lambda: Quality(score=0.0))
+    model: str
+    version: str
+    timing_ms: dict[str, float] = Field(default_factory=dict)

@@ -47,12 +47,12 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from core.biometrics import audio, model_files
 from core.biometrics.adapter import EmbeddingAdapter, l2_normalise
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
-from core.biometrics.types import Quality, SampleStatus
+from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 
 __all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
 
@@ -80,19 +80,11 @@ _SNR_FRAME = 320  # 20 ms at 16 kHz
 _BAND_HZ = 250
 
 
-class VoiceSample(BaseModel):
-    """The outcome of one recording; ``embedding`` is what templates are matched with."""
+class VoiceSample(AnalysedSample):
+    """The outcome of one recording."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    status: SampleStatus
-    reason: str | None = None
-    embedding: NDArray[np.float32] | None = None
-    base_embedding: NDArray[np.float32] | None = None
-    quality: Quality = Field(default_factory=lambda: Quality(score=0.0))
     model: str = MODEL_NAME
     version: str = BASE_VERSION
-    timing_ms: dict[str, float] = Field(default_factory=dict)
     # Decoded once here and reused by the challenge check; never serialised.
     audio_16k: NDArray[np.float32] | None = Field(default=None, exclude=True, repr=False)
 
