@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import gcd
 
 import numpy as np
 import soundfile as sf
-import webrtcvad
 from numpy.typing import NDArray
 from scipy.signal import resample_poly
+
+with warnings.catch_warnings():
+    # webrtcvad 2.0.10 imports pkg_resources for nothing but a version string; its
+    # deprecation warning would be printed by every command that touches audio.
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    import webrtcvad
 
 SAMPLE_RATE = 16_000
 # Below 8 kHz (telephone band) speech is not intelligible enough for either model.

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -103,7 +104,11 @@ class VoiceEngine:
         )
         # Imported here so that importing this module (e.g. for fetch_models) stays light.
         import torch
-        from resemblyzer import VoiceEncoder
+
+        with warnings.catch_warnings():
+            # Resemblyzer imports a scipy.ndimage alias that scipy deprecates; not ours to fix.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            from resemblyzer import VoiceEncoder
 
         self._torch = torch
         self._encoder = VoiceEncoder(device="cpu", verbose=False, weights_fpath=weights)
