@@ -30,9 +30,8 @@ async def erase_user(
 ) -> dict[str, int]:
     removed: dict[str, int] = {}
     referenced = 0
-    async for doc in db["attempts"].find({"user_id": user_id}, {"attempt_id": 1}):
-        attempt = await log.attempt_of(doc["attempt_id"])
-        for ref in (attempt.face, attempt.voice) if attempt else ():
+    async for attempt in log.attempts_of_user(user_id):
+        for ref in (attempt.face, attempt.voice):
             if ref is not None and await objects.exists(ref.bucket, ref.key):
                 await objects.delete(ref.bucket, ref.key)
                 referenced += 1

@@ -10,20 +10,32 @@ the producer flushes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
+from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
 
 log = get_logger(__name__)
+PURGE_INTERVAL_S = 60.0
 TOPICS = ["auth.attempts", "auth.feedback", "security.lockouts"]
 MODEL_TOPICS = ["models.published", "models.activations"]
+
+
+class _HttpServer(uvicorn.Server):
+    """Leaves SIGTERM/SIGINT to the service, which stops the consumer before the HTTP server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
@@ -50,11 +62,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     holder: dict[str, Gateway] = {}
     app = create_app(lambda: holder.get("gateway"))
     options = settings.kibalock
-    server = uvicorn.Server(
+    server = _HttpServer(
         uvicorn.Config(app, host=options.http_host, port=options.http_port, log_config=None)
     )
-    # Our own handlers above decide when to stop; uvicorn must not exit on its own.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     http = asyncio.create_task(server.serve())
 
     gateway, producer = await load_gateway(settings)
@@ -72,6 +82,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     consuming = asyncio.create_task(consumer.run())
     following = asyncio.create_task(model_events.run())
     syncing = asyncio.create_task(gateway.swapper.sync_forever(stop))
+    purging = asyncio.create_task(_purge_expired_forever(gateway, stop))
     log.info(
         "gateway ready",
         http=f"{options.http_host}:{options.http_port}",
@@ -83,10 +94,23 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     log.info("gateway stopping")
     consumer.stop()
     model_events.stop()
-    await asyncio.gather(consuming, following, syncing)
+    await asyncio.gather(consuming, following, syncing, purging)
     server.should_exit = True
     await http
     await producer.stop()
     gateway.analyser.close()
     gateway.close()
     log.info("gateway stopped", handled=consumer.handled, dead_lettered=consumer.dead_lettered)
+
+
+async def _purge_expired_forever(gateway: Gateway, stop: asyncio.Event) -> None:
+    """Deletes expired sessions where the server has no TTL indexes (FerretDB 1.x)."""
+    report = await docstore.ensure_indexes(gateway.db)
+    if not report.ttl_emulated:
+        return
+    while not stop.is_set():
+        removed = await docstore.purge_expired(gateway.db)
+        if removed:
+            log.info("expired documents purged", removed=removed)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PURGE_INTERVAL_S)

@@ -179,11 +179,8 @@ class Verifier:
             if "voice" in media
             else _none(),
         )
-        verdict = Verdict(
-            self._decision(attempt, started, Outcome.REJECT, ["pending"]), face, voice, media
-        )
-        verdict.decision = await self._judge(attempt, started, challenge, face, voice)
-        return verdict
+        decision = await self._judge(attempt, started, challenge, face, voice)
+        return Verdict(decision, face, voice, media)
 
     async def _fetch(self, ref: MediaRef, attempt: AuthAttempt) -> bytes | str:
         try:

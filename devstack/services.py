@@ -6,6 +6,7 @@ Health means a real request: a Kafka metadata request, a Mongo ``ping``, an S3 b
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ def _mongo_host_port(uri: str) -> tuple[str, int]:
 
 
 def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
-    import subprocess
-
     libs = artifacts.kafka_libs(settings)
     host, port = _host_port(settings.kafka.bootstrap)
     controller = settings.stack.kafka_controller_port
