@@ -22,9 +22,10 @@ from core.bus import EventProducer
 from core.docstore import Database
 from core.objectstore import ObjectStore
 from schemas import AuthAttempt, MediaRef, TrainingSampleCaptured
+from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import SampleOrigin
+from schemas.keys import training_media_key, user_prefix
 
-PRODUCER = "auth-gateway"
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "audio/wav": "wav", "audio/x-wav": "wav"}
 
 
@@ -57,12 +58,12 @@ class SampleCapture:
             ext = EXTENSIONS.get(ref.content_type, "bin")
             refs[modality] = await self._objects.put_bytes(
                 self._objects.bucket("training"),
-                f"{attempt.user_id}/{attempt.attempt_id}/{modality}.{ext}",
+                training_media_key(attempt.user_id, attempt.attempt_id, modality, ext),
                 media[modality],
                 ref.content_type,
             )
         event = TrainingSampleCaptured(
-            producer=PRODUCER,
+            producer=AUTH_GATEWAY,
             sample_id=attempt.attempt_id,
             attempt_id=attempt.attempt_id,
             user_id=attempt.user_id,
@@ -94,5 +95,5 @@ class SampleCapture:
         return [TrainingSampleCaptured.model_validate_json(d["event"]) async for d in cursor]
 
     async def erase_user(self, user_id: str) -> int:
-        await self._objects.delete_prefix(self._objects.bucket("training"), f"{user_id}/")
+        await self._objects.delete_prefix(self._objects.bucket("training"), user_prefix(user_id))
         return (await self._coll.delete_many({"user_id": user_id})).deleted_count

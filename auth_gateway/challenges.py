@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pymongo import ReturnDocument
 
 from core.docstore import Database
+from schemas.enums import DecisionReason
 
 
 class Challenge(BaseModel):
@@ -24,7 +25,7 @@ class Challenge(BaseModel):
 class ChallengeRejected(Exception):
     """Why a challenge cannot be used; ``reason`` is the decision reason code."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: DecisionReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -76,15 +77,18 @@ class ChallengeStore:
         if doc is None:
             exists = await self._coll.find_one({"challenge_id": challenge_id})
             if exists is None:
-                raise ChallengeRejected("challenge_unknown", "no such challenge")
-            raise ChallengeRejected("challenge_reused", "this challenge was already answered")
+                raise ChallengeRejected(DecisionReason.CHALLENGE_UNKNOWN, "no such challenge")
+            raise ChallengeRejected(
+                DecisionReason.CHALLENGE_REUSED, "this challenge was already answered"
+            )
         challenge = Challenge.model_validate(doc)
         if challenge.user_id != user_id or challenge.terminal_id != terminal_id:
             raise ChallengeRejected(
-                "challenge_mismatch", "the challenge was issued to another user or terminal"
+                DecisionReason.CHALLENGE_MISMATCH,
+                "the challenge was issued to another user or terminal",
             )
         if challenge.expires_at <= datetime.now(UTC):
-            raise ChallengeRejected("challenge_expired", "the challenge expired")
+            raise ChallengeRejected(DecisionReason.CHALLENGE_EXPIRED, "the challenge expired")
         return challenge
 
     async def erase_user(self, user_id: str) -> int:

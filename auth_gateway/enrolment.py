@@ -19,13 +19,13 @@ from pydantic import BaseModel
 from auth_gateway.analysis import Analyser
 from auth_gateway.reembed import features_version
 from auth_gateway.templates import TemplateStore
-from auth_gateway.verifier import template_version
 from core.biometrics.face import FaceSample
 from core.biometrics.types import SampleStatus
 from core.biometrics.voice import VoiceSample
 from core.docstore import Database
 from core.objectstore import ObjectStore
 from core.registry import ActiveModels, LoadedModel
+from schemas.keys import enrolment_media_key, enrolment_prefix
 
 
 class Upload(BaseModel):
@@ -107,18 +107,24 @@ class Enroller:
             )
 
         bucket = self._objects.bucket("samples")
-        await self._objects.delete_prefix(bucket, f"{user_id}/enrol/")
+        await self._objects.delete_prefix(bucket, enrolment_prefix(user_id))
         stored: list[dict[str, object]] = []
         versions: dict[str, str] = {}
         for modality, good in (("face", good_faces), ("voice", good_voices)):
-            vectors = np.stack([s.embedding for _, s in good]).astype(np.float32)
-            model, version = good[0][1].model, good[0][1].version
+            vectors = np.stack([s.embedding for _, s in good if s.embedding is not None]).astype(
+                np.float32
+            )
+            made_by = good[0][1].ref
+            model, version = made_by.name, made_by.version
             versions[model] = version
-            await self._templates.save(user_id, modality, template_version(model, version), vectors)
+            await self._templates.save(user_id, modality, str(made_by), vectors)
             await self._keep_base(user_id, modality, model, version, [s for _, s in good])
             for i, (upload, _) in enumerate(good):
                 ref = await self._objects.put_bytes(
-                    bucket, f"{user_id}/enrol/{modality}/{i}", upload.data, upload.content_type
+                    bucket,
+                    enrolment_media_key(user_id, modality, i),
+                    upload.data,
+                    upload.content_type,
                 )
                 stored.append({"modality": modality, "ref": ref.model_dump()})
         await self._users.update_one(
@@ -156,9 +162,7 @@ class Enroller:
         for target in self._extra_targets(model) if self._extra_targets else []:
             if target.version != version:
                 vectors = target.embed(base)
-                await self._templates.save(
-                    user_id, modality, template_version(model, target.version), vectors
-                )
+                await self._templates.save(user_id, modality, str(target.ref), vectors)
 
     async def exists(self, user_id: str) -> bool:
         return await self._users.find_one({"user_id": user_id}) is not None

@@ -29,12 +29,12 @@ from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import Session, SessionStore
 from auth_gateway.templates import TemplateStore
-from auth_gateway.verifier import DEFAULT_ASR_VERSION, PRODUCER, Verifier
+from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore
-from core.registry import ModelRegistry, ModelsSettings
+from core.registry import ActiveModels, ModelRegistry, ModelsSettings
 from core.settings import Settings
 from schemas import (
     AuthAttempt,
@@ -46,6 +46,7 @@ from schemas import (
     ModelPublished,
     QualityReport,
 )
+from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import FeedbackLabel, Outcome, SampleOrigin
 
 log = get_logger(__name__)
@@ -98,6 +99,7 @@ class Gateway:
         self.capture = SampleCapture(
             self.db, self.objects, producer, threshold=options.training_quality_threshold
         )
+        policy = policy or load_policy()
         models = models or ModelsSettings()
         trust = models.trust(required=False)
         if not trust.ids:
@@ -116,6 +118,7 @@ class Gateway:
             settings=models,
             trust=trust,
             instance_id=models.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+            defaults=ActiveModels.offline(policy.base_operating_points),
         )
         self.enroller = Enroller(
             self.db,
@@ -133,8 +136,7 @@ class Gateway:
             challenges=self.challenges,
             replay=self.replay,
             lockouts=self.lockouts,
-            policy=policy or load_policy(),
-            asr_version=DEFAULT_ASR_VERSION,
+            policy=policy,
             models=self.swapper.current,
         )
 
@@ -184,7 +186,7 @@ class Gateway:
         if face_q or voice_q:
             await self.producer.publish(
                 QualityReport(
-                    producer=PRODUCER,
+                    producer=AUTH_GATEWAY,
                     attempt_id=attempt.attempt_id,
                     user_id=attempt.user_id,
                     terminal_id=attempt.terminal_id,

@@ -41,13 +41,12 @@ from core.registry import (
     judge,
     load_adapter,
     load_canary,
-    offline_default,
 )
 from core.signing import TrustedKeys
 from schemas import ActivationStatus, ModelActivation, ModelPublished
+from schemas.catalog import AUTH_GATEWAY
 
 log = get_logger(__name__)
-PRODUCER = "auth-gateway"
 
 
 class HotSwapper:
@@ -61,6 +60,7 @@ class HotSwapper:
         settings: ModelsSettings,
         trust: TrustedKeys,
         instance_id: str,
+        defaults: ActiveModels,
     ) -> None:
         self.registry = registry
         self.objects = objects
@@ -70,7 +70,9 @@ class HotSwapper:
         self.trust = trust
         self.instance_id = instance_id
         self.watch = RollbackWatch(settings, self._auto_rollback)
-        self._active = ActiveModels.offline()
+        # The packaged models with the operating points ``kibalock eval`` fitted for them.
+        self._defaults = defaults
+        self._active = defaults
         self._previous: dict[str, LoadedModel] = {}
         self._preparing: dict[str, LoadedModel] = {}
         # Versions this instance could not load although the registry made them active: said
@@ -222,14 +224,14 @@ class HotSwapper:
     async def _resolve(self, name: str, version: str | None) -> LoadedModel:
         """A loaded model for a registry version (None: the offline default)."""
         if version is None:
-            return offline_default(name)
+            return self._defaults.get(name)
         warm = self._previous.get(name)
         if warm is not None and warm.version == version:
             return warm
         record = await self.registry.get(name, version)
         if record is None:
             raise ModelRejected("not_registered", f"{name} {version} is not in the registry")
-        return await self._load(record.published_event(PRODUCER))
+        return await self._load(record.published_event(AUTH_GATEWAY))
 
     async def converge(self, name: str) -> None:
         """Serve the version the registry says is active, if this instance does not already."""
@@ -284,7 +286,7 @@ class HotSwapper:
         previous: str | None = None,
     ) -> ModelActivation:
         event = ModelActivation(
-            producer=PRODUCER,
+            producer=AUTH_GATEWAY,
             model=name,
             model_version=version,
             status=status,

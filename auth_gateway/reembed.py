@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.templates import TemplateStore
-from auth_gateway.verifier import template_version
 from core.docstore import Database, Document
 from core.objectstore import ObjectStore
 from core.registry import OFFLINE_VERSION, LoadedModel
@@ -60,7 +59,7 @@ class ReEmbedder:
     async def run(self, model: LoadedModel) -> ReembedReport:
         started = time.perf_counter()
         modality = model.slot.modality
-        target = template_version(model.name, model.version)
+        target = str(model.ref)
         done = await self._templates.users_with(modality, target)
         todo = [
             doc

@@ -23,6 +23,7 @@ from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
+from schemas.catalog import AUTH_GATEWAY
 
 log = get_logger(__name__)
 PURGE_INTERVAL_S = 60.0
@@ -42,7 +43,7 @@ async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
     """Topics, producer, engines (loaded in a thread: seconds of work) and the gateway state."""
     options = settings.kibalock
     await ensure_topics(settings)
-    producer = EventProducer(settings, producer_name="auth-gateway")
+    producer = EventProducer(settings, producer_name=AUTH_GATEWAY)
     await producer.start()
     analyser = await asyncio.to_thread(
         Analyser.load, workers=options.workers, max_in_flight=options.max_in_flight

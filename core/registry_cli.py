@@ -1,4 +1,4 @@
-"""``kibalock models list | publish | rollback | keygen | canary``: the model registry by hand.
+"""``kibalock models list | publish | sign | rollback | keygen | canary``: registry by hand.
 
 Registered on ``models_app`` (``core/biometrics/cli.py``) by ``kibalock_cli/main.py``. Heavy
 imports happen inside the commands so that ``kibalock --help`` stays fast.
@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from core.registry import Manifest, ModelRecord
+    from collections.abc import Coroutine
+
+    from core.registry import ModelRecord
     from core.settings import Settings
     from schemas import ModelPublished
+    from schemas.manifest import Manifest, OperatingPoint
 
 PRODUCER = "model-cli"
 
@@ -80,25 +83,39 @@ async def _records(name: str | None) -> list[ModelRecord]:
         client.close()
 
 
+OperatingPointFile = Annotated[
+    Path,
+    typer.Option(
+        "--operating-point",
+        exists=True,
+        dir_okay=False,
+        help="JSON of this version's operating point (calibration, threshold, fitted_on), "
+        "fitted for exactly NAME@VERSION: gateways refuse a version without one.",
+    ),
+]
+Metrics = Annotated[
+    list[str] | None, typer.Option("--metric", help="Validation metric, NAME=VALUE (repeat).")
+]
+Parent = Annotated[str | None, typer.Option("--parent", help="The version it derives from.")]
+
+
 def publish_command(
     model_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="model.onnx")],
     name: Annotated[str, typer.Option("--name", help="face-embedder or voice-embedder")],
     version: Annotated[str, typer.Option("--version", help="A new semantic version.")],
-    parent: Annotated[
-        str | None, typer.Option("--parent", help="The version it derives from.")
-    ] = None,
-    metric: Annotated[
-        list[str] | None, typer.Option("--metric", help="Validation metric, NAME=VALUE (repeat).")
-    ] = None,
+    operating_point: OperatingPointFile,
+    parent: Parent = None,
+    metric: Metrics = None,
     job: Annotated[str | None, typer.Option("--job", help="Training job id.")] = None,
     snapshot: Annotated[str | None, typer.Option("--snapshot", help="Data snapshot id.")] = None,
 ) -> None:
     """Sign a model, upload it with its manifest, register it and announce it to the gateways.
 
-    Needs KIBALOCK_MODELS__SIGNING_KEY (or _FILE). The model is checked first the way the
-    gateways will check it (loads, fits its slot): a broken model is refused here.
+    Needs the publisher's signing key (KIBALOCK_MODELS__SIGNING_KEY or _FILE). The model is
+    checked first the way the gateways will check it (loads, fits its catalog entry, carries
+    its own operating point): a model they would refuse is refused here.
     """
-    from core.registry import ModelRejected, describe, load_adapter
+    from core.registry import ModelRejected, describe
 
     data = model_file.read_bytes()
     try:
@@ -106,20 +123,75 @@ def publish_command(
             data,
             name,
             version,
+            operating_point=_operating_point(operating_point),
             validation_metrics=dict(_metric(m) for m in metric or []),
             parent_version=parent,
             training_job_id=job,
             data_snapshot_id=snapshot,
         )
-        load_adapter(data, manifest)
     except ModelRejected as exc:
         typer.echo(f"refused: {exc.reason}: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
     except ValueError as exc:  # the name or version is not valid in a manifest
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
-    event = asyncio.run(_publish(data, manifest))
+    event = _published(_publish(data, manifest))
     typer.echo(f"published {event.model} {event.model_version} sha256={event.sha256}")
+
+
+def sign_command(
+    name: Annotated[str, typer.Argument(help="The imported model's name.")],
+    version: Annotated[str, typer.Argument(help="The imported model's version.")],
+    operating_point: OperatingPointFile,
+    parent: Parent = None,
+    metric: Metrics = None,
+) -> None:
+    """Sign and publish a model imported through the gateway's /api/import_model.
+
+    Run it where the publisher's signing key lives; gateways never hold it.
+    """
+    from core.registry import ModelsSettings, sign_candidate
+
+    signer = ModelsSettings().signer()
+    event = _published(
+        sign_candidate(
+            _settings(),
+            name,
+            version,
+            _operating_point(operating_point),
+            signer,
+            by=PRODUCER,
+            validation_metrics=dict(_metric(m) for m in metric or []),
+            parent_version=parent,
+        )
+    )
+    typer.echo(f"signed and published {event.model} {event.model_version}")
+
+
+def _operating_point(path: Path) -> OperatingPoint:
+    from pydantic import ValidationError
+
+    from schemas.manifest import OperatingPoint
+
+    try:
+        return OperatingPoint.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        typer.echo(f"refused: {path} is not an operating point: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _published(publishing: Coroutine[None, None, ModelPublished]) -> ModelPublished:
+    """Runs a publication; a model the gateways would refuse is an error that says why."""
+    from core.registry import ModelRejected, VersionExists
+
+    try:
+        return asyncio.run(publishing)
+    except ModelRejected as exc:
+        typer.echo(f"refused: {exc.reason}: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    except VersionExists as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _metric(text: str) -> tuple[str, float]:
@@ -130,26 +202,9 @@ def _metric(text: str) -> tuple[str, float]:
 
 
 async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
-    from core import docstore
-    from core.bus import EventProducer, ensure_topics
-    from core.objectstore import ObjectStore
-    from core.registry import ModelRegistry, ModelsSettings
+    from core.registry import ModelsSettings, publish
 
-    settings = _settings()
-    signer = ModelsSettings().signer()
-    await ensure_topics(settings)
-    objects = ObjectStore(settings)
-    await objects.ensure_buckets()
-    client = docstore.client(settings)
-    try:
-        db = client[settings.mongo.database]
-        await docstore.ensure_indexes(db)
-        async with EventProducer(settings, producer_name=PRODUCER) as producer:
-            return await ModelRegistry(db, objects).publish(
-                data, manifest, signer, producer, by=PRODUCER
-            )
-    finally:
-        client.close()
+    return await publish(_settings(), data, manifest, ModelsSettings().signer(), by=PRODUCER)
 
 
 def rollback_command(

@@ -16,11 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -49,13 +48,6 @@ class UnknownSigner(SigningError):
 
 class KeyFormatError(SigningError):
     reason = "key_invalid"
-
-
-def canonical_json(document: Mapping[str, Any]) -> bytes:
-    """The one byte spelling of a JSON document that is signed and verified."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
 
 
 def _raw(text: str, what: str) -> bytes:
@@ -133,6 +125,18 @@ class Signer:
         return base64.b64encode(self.private_key.sign(payload)).decode()
 
 
+class SignedDocument(Protocol):
+    """A document that carries its own signature (a model manifest, a canary set)."""
+
+    @property
+    def signature(self) -> str | None: ...
+
+    @property
+    def signed_by(self) -> str: ...
+
+    def payload(self) -> bytes: ...
+
+
 class TrustedKeys:
     """The public keys a gateway accepts signatures from, by key id."""
 
@@ -162,3 +166,7 @@ class TrustedKeys:
             key.verify(base64.b64decode(signature, validate=True), payload)
         except (InvalidSignature, binascii.Error, ValueError) as exc:
             raise SignatureInvalid(f"the signature does not verify with key {signer_id}") from exc
+
+    def verify_document(self, document: SignedDocument) -> None:
+        """Raises a :class:`SigningError` unless a trusted key signed exactly this document."""
+        self.verify(document.payload(), document.signature, document.signed_by)

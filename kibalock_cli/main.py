@@ -17,6 +17,7 @@ from core.registry_cli import (
     list_command,
     publish_command,
     rollback_command,
+    sign_command,
 )
 from devstack.cli import stack_app
 from producers.cli import demo_command
@@ -39,6 +40,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(models_app, name="models")
 models_app.command("list")(list_command)
 models_app.command("publish")(publish_command)
+models_app.command("sign")(sign_command)
 models_app.command("rollback")(rollback_command)
 models_app.command("keygen")(keygen_command)
 models_app.command("canary")(canary_command)

@@ -17,6 +17,7 @@ from core.bus import EventProducer
 from core.objectstore import ObjectStore
 from schemas import AuthAttempt, AuthFeedback, MediaRef
 from schemas.enums import FeedbackLabel, FeedbackSource
+from schemas.keys import attempt_media_key
 
 
 class IssuedChallenge(BaseModel):
@@ -60,7 +61,9 @@ class Terminal:
         self, user_id: str, attempt_id: str, name: str, data: bytes, kind: str
     ) -> MediaRef:
         bucket = self._objects.bucket("samples")
-        return await self._objects.put_bytes(bucket, f"{user_id}/{attempt_id}/{name}", data, kind)
+        return await self._objects.put_bytes(
+            bucket, attempt_media_key(user_id, attempt_id, name), data, kind
+        )
 
     async def attempt(
         self, user_id: str, capture: Capture, challenge_id: str | None

@@ -18,6 +18,11 @@ from schemas.models import ModelActivation, ModelPublished
 from schemas.ops import DeadLetter, LockoutEvent
 from schemas.training import RetrainTrigger, TrainingJobUpdate, TrainingSampleCaptured
 
+# The services, as they name themselves in an event's ``producer`` and in this catalog.
+AUTH_GATEWAY = "auth_gateway"
+STREAM_PROCESSORS = "stream_processors"
+TRAINER = "trainer"
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -56,23 +61,23 @@ TOPICS: dict[str, TopicSpec] = _topics(
         event_types=(AuthAttempt,),
         description="Login attempts: claimed user, challenge and references to the media.",
         producers=("terminals",),
-        consumers=("auth_gateway",),
+        consumers=(AUTH_GATEWAY,),
     ),
     TopicSpec(
         name="auth.decisions",
         key_field="user_id",
         event_types=(AuthDecision,),
         description="Accept / reject / retry with scores, thresholds, model versions, reasons.",
-        producers=("auth_gateway",),
-        consumers=("stream_processors", "analysts"),
+        producers=(AUTH_GATEWAY,),
+        consumers=(STREAM_PROCESSORS, "analysts"),
     ),
     TopicSpec(
         name="auth.quality",
         key_field="user_id",
         event_types=(QualityReport,),
         description="Quality of each sample of an attempt (face and voice components).",
-        producers=("auth_gateway",),
-        consumers=("stream_processors",),
+        producers=(AUTH_GATEWAY,),
+        consumers=(STREAM_PROCESSORS,),
     ),
     TopicSpec(
         name="auth.feedback",
@@ -80,22 +85,22 @@ TOPICS: dict[str, TopicSpec] = _topics(
         event_types=(AuthFeedback,),
         description="Ground truth for an attempt: genuine, impostor or attack.",
         producers=("terminals", "admins"),
-        consumers=("stream_processors",),
+        consumers=(STREAM_PROCESSORS,),
     ),
     TopicSpec(
         name="training.samples",
         key_field="user_id",
         event_types=(TrainingSampleCaptured,),
         description="Curated samples copied to the training bucket.",
-        producers=("auth_gateway",),
-        consumers=("stream_processors", "trainer"),
+        producers=(AUTH_GATEWAY,),
+        consumers=(STREAM_PROCESSORS, TRAINER),
     ),
     TopicSpec(
         name="metrics",
         key_field="metric_id",
         event_types=(MetricWindow,),
         description="Windowed accuracy, FAR, FRR, volume, latency per model version / terminal.",
-        producers=("stream_processors",),
+        producers=(STREAM_PROCESSORS,),
         consumers=("dashboard", "analysts"),
     ),
     TopicSpec(
@@ -103,15 +108,15 @@ TOPICS: dict[str, TopicSpec] = _topics(
         key_field="models",
         event_types=(RetrainTrigger,),
         description="What to retrain and why; keyed by the first (primary) model named.",
-        producers=("stream_processors", "api"),
-        consumers=("trainer",),
+        producers=(STREAM_PROCESSORS, "api"),
+        consumers=(TRAINER,),
     ),
     TopicSpec(
         name="training.jobs",
         key_field="job_id",
         event_types=(TrainingJobUpdate,),
         description="Training job states: queued, running (progress), succeeded, failed.",
-        producers=("trainer",),
+        producers=(TRAINER,),
         consumers=("api", "dashboard"),
         compacted=True,
     ),
@@ -120,8 +125,8 @@ TOPICS: dict[str, TopicSpec] = _topics(
         key_field="model",
         event_types=(ModelPublished,),
         description="New model versions: artifact, sha256, signature, I/O spec, metrics.",
-        producers=("trainer", "model_import"),
-        consumers=("auth_gateway",),
+        producers=(TRAINER, "model_import"),
+        consumers=(AUTH_GATEWAY,),
         compacted=True,
     ),
     TopicSpec(
@@ -129,7 +134,7 @@ TOPICS: dict[str, TopicSpec] = _topics(
         key_field="model",
         event_types=(ModelActivation,),
         description="Per gateway instance: a version activated, rejected or rolled back.",
-        producers=("auth_gateway",),
+        producers=(AUTH_GATEWAY,),
         consumers=("everyone",),
     ),
     TopicSpec(
@@ -137,8 +142,8 @@ TOPICS: dict[str, TopicSpec] = _topics(
         key_field="user_id",
         event_types=(LockoutEvent,),
         description="Lock or unlock a user's biometric login.",
-        producers=("stream_processors", "api"),
-        consumers=("auth_gateway",),
+        producers=(STREAM_PROCESSORS, "api"),
+        consumers=(AUTH_GATEWAY,),
         compacted=True,
     ),
     TopicSpec(

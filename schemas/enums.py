@@ -1,7 +1,8 @@
 """The closed vocabularies of the events: a value outside these fails validation.
 
-``DecisionReason`` is the exception: it lists the codes in use, but the decision's ``reasons``
-field accepts any well-formed code so the gateway can add one without a schema version bump.
+``DecisionReason`` is the exception: it lists every code the gateway emits (a unit test holds it
+to that), but the decision's ``reasons`` field accepts any well-formed code so a newer gateway
+can add one without a schema version bump.
 """
 
 from __future__ import annotations
@@ -16,21 +17,30 @@ class Outcome(StrEnum):
 
 
 class DecisionReason(StrEnum):
+    # Rejected before any media is judged.
     LOCKED = "locked"
-    REPLAY = "replay"
-    CHALLENGE_MISMATCH = "challenge_mismatch"
+    CHALLENGE_MISSING = "challenge_missing"  # a voice sample without a challenge to answer
+    CHALLENGE_UNKNOWN = "challenge_unknown"
     CHALLENGE_EXPIRED = "challenge_expired"
     CHALLENGE_REUSED = "challenge_reused"
-    FACE_MISMATCH = "face_mismatch"
-    VOICE_MISMATCH = "voice_mismatch"
-    NO_FACE = "no_face"
-    NO_SPEECH = "no_speech"
-    INVALID_MEDIA = "invalid_media"
+    # The media references.
     MISSING_OBJECT = "missing_object"
     CHECKSUM_MISMATCH = "checksum_mismatch"
-    UNKNOWN_USER = "unknown_user"
-    NOT_ENROLLED = "not_enrolled"
+    OBJECT_STORE_ERROR = "object_store_error"
+    REPLAY = "replay"
+    INVALID_MEDIA = "invalid_media"
+    # Unusable captures: the terminal asks again (outcome ``retry``).
+    NO_FACE = "no_face"
+    NO_SPEECH = "no_speech"
     LOW_QUALITY = "low_quality"
+    # The judgement.
+    CHALLENGE_MISMATCH = "challenge_mismatch"  # wrong digits, or issued to another user/terminal
+    NOT_ENROLLED = "not_enrolled"  # no template for the model version that scored the sample
+    UNCALIBRATED_MODEL = "uncalibrated_model"  # no operating point for that model version
+    FACE_MISMATCH = "face_mismatch"
+    VOICE_MISMATCH = "voice_mismatch"
+    MISSING_MODALITY = "missing_modality"  # the policy needs both factors
+    SCORE_BELOW_THRESHOLD = "score_below_threshold"  # each factor passed, the fused score not
 
 
 class FeedbackLabel(StrEnum):

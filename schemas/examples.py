@@ -34,7 +34,9 @@ from schemas.enums import (
     WindowKind,
 )
 from schemas.envelope import Event
+from schemas.keys import artifact_key, manifest_key
 from schemas.metrics import MetricCounts, MetricWindow
+from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER, ModelRef
 from schemas.models import IoSpec, ModelActivation, ModelPublished, TensorSpec
 from schemas.ops import DeadLetter, LockoutEvent
 from schemas.training import RetrainTrigger, TrainingJobUpdate, TrainingSampleCaptured
@@ -62,9 +64,9 @@ def example_events() -> list[Event]:
     face = _media("samples", f"{TERMINAL}/{ATTEMPT}/face.jpg", "image/jpeg", 48_213)
     voice = _media("samples", f"{TERMINAL}/{ATTEMPT}/voice.wav", "audio/wav", 96_044)
     artifact = _media(
-        "models", "face_embedder/1.3.0/model.onnx", "application/octet-stream", 4_718_592
+        "models", artifact_key(FACE_EMBEDDER, "1.3.0"), "application/octet-stream", 4_718_592
     )
-    manifest = _media("models", "face_embedder/1.3.0/manifest.json", "application/json", 912)
+    manifest = _media("models", manifest_key(FACE_EMBEDDER, "1.3.0"), "application/json", 912)
     attempt = AuthAttempt(
         producer=TERMINAL,
         attempt_id=ATTEMPT,
@@ -85,7 +87,7 @@ def example_events() -> list[Event]:
         voice_score=ModalityScore(raw=0.41, calibrated=0.12),
         fused_score=0.55,
         thresholds={"fused_accept": 0.8, "voice_min": 0.3},
-        model_versions={"face_embedder": "1.2.0", "voice_embedder": "1.0.0"},
+        model_versions={FACE_EMBEDDER: "1.2.0", VOICE_EMBEDDER: "1.0.0"},
         challenge=ChallengeCheck(
             expected="blue river seven", heard="blue river seven", passed=True
         ),
@@ -129,7 +131,7 @@ def example_events() -> list[Event]:
         window_kind=WindowKind.TUMBLING,
         window_size_s=300,
         dimension=MetricDimension.MODEL_VERSION,
-        dimension_value="face_embedder@1.2.0",
+        dimension_value=str(ModelRef(name=FACE_EMBEDDER, version="1.2.0")),
         counts=MetricCounts(
             attempts=140, labelled=60, genuine=52, impostor=8, false_accepts=0, false_rejects=3
         ),
@@ -146,7 +148,7 @@ def example_events() -> list[Event]:
     trigger = RetrainTrigger(
         producer=PROCESSORS,
         trigger_id="trg-2025-0007",
-        models=["voice_embedder"],
+        models=[VOICE_EMBEDDER],
         reason=RetrainReason.ACCURACY_DROP,
         figures={"accuracy": 0.88, "baseline_accuracy": 0.95, "labelled": 240},
         requested_by=PROCESSORS,
@@ -154,7 +156,7 @@ def example_events() -> list[Event]:
     job = TrainingJobUpdate(
         producer=TRAINER,
         job_id="job-19",
-        model="face_embedder",
+        model=FACE_EMBEDDER,
         state=JobState.SUCCEEDED,
         progress=1.0,
         message="validation passed: FMR 0.0008 at FNMR 0.031",
@@ -162,7 +164,7 @@ def example_events() -> list[Event]:
     )
     published = ModelPublished(
         producer=TRAINER,
-        model="face_embedder",
+        model=FACE_EMBEDDER,
         model_version="1.3.0",
         artifact=artifact,
         manifest=manifest,
@@ -180,7 +182,7 @@ def example_events() -> list[Event]:
     )
     activation = ModelActivation(
         producer=GATEWAY,
-        model="face_embedder",
+        model=FACE_EMBEDDER,
         model_version="1.3.0",
         status=ActivationStatus.ACTIVATED,
         reason="canary_passed",

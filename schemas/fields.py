@@ -38,7 +38,7 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
 ]
-"""A model's name (``"face_embedder"``); it is a path segment in the models bucket."""
+"""A model's name (``"face-embedder"``); it is a path segment in the models bucket."""
 
 SemVer = Annotated[
     str,

@@ -11,10 +11,8 @@ from pydantic import Field, StringConstraints, model_validator
 from schemas.enums import ActivationStatus, TensorDType
 from schemas.envelope import Event
 from schemas.fields import Base64, Code, Identifier, ModelName, SemVer, Sha256Hex, Text
+from schemas.keys import artifact_key, manifest_key
 from schemas.values import MediaRef, ValueModel
-
-ARTIFACT_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
 
 TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DimName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -76,11 +74,12 @@ class ModelPublished(Event):
     def _consistent(self) -> Self:
         # The layout is what lets a gateway find a version's files from its name alone, and the
         # checks keep one version's event from pointing at another version's files.
-        prefix = f"{self.model}/{self.model_version}/"
-        if self.artifact.key != prefix + ARTIFACT_FILE:
-            raise ValueError(f"artifact key must be {prefix + ARTIFACT_FILE!r}")
-        if self.manifest.key != prefix + MANIFEST_FILE:
-            raise ValueError(f"manifest key must be {prefix + MANIFEST_FILE!r}")
+        expected_artifact = artifact_key(self.model, self.model_version)
+        expected_manifest = manifest_key(self.model, self.model_version)
+        if self.artifact.key != expected_artifact:
+            raise ValueError(f"artifact key must be {expected_artifact!r}")
+        if self.manifest.key != expected_manifest:
+            raise ValueError(f"manifest key must be {expected_manifest!r}")
         if self.manifest.bucket != self.artifact.bucket:
             raise ValueError("artifact and manifest must be in the same bucket")
         if self.sha256 != self.artifact.sha256:

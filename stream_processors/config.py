@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import WindowKind
 from schemas.fields import Identifier, ModelName
+from schemas.model_catalog import VOICE_EMBEDDER
 
 
 class ProcessorSettings(BaseSettings):
@@ -54,7 +55,7 @@ class ProcessorSettings(BaseSettings):
 
     # Personalisation: a per-user voice model once a user has this many curated voice samples.
     personalisation_samples: int = Field(default=50, ge=1)
-    personal_model: ModelName = "voice_embedder"
+    personal_model: ModelName = VOICE_EMBEDDER
 
     # Lockouts (NIST SP 800-63B: at most a few consecutive failures, then a growing delay).
     max_consecutive_failures: int = Field(default=5, ge=1)

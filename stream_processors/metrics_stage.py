@@ -14,6 +14,7 @@ from typing import Any
 
 from core.logging import get_logger
 from schemas import TOPICS, MetricDimension, MetricWindow, RetrainTrigger
+from schemas.model_catalog import MODEL_CATALOG, ModelRef
 from stream_processors import triggers
 from stream_processors.aggregation import Aggregator, ClockState, CloseBatch
 from stream_processors.config import ProcessorSettings
@@ -155,7 +156,10 @@ class MetricsStage:
                 or value is None
             ):
                 continue
-            model, _, version = value.partition("@")
+            trained = _trainable(value)
+            if trained is None:
+                continue
+            model, version = trained.name, trained.version
             watch = watches.get(model) or self.watches.get(model) or triggers.ModelWatch()
             watches[model] = watch
             if triggers.read_window(watch, version, w.acc, w.end, self.cfg):
@@ -167,3 +171,14 @@ class MetricsStage:
             for (end, size_s), firings in sorted(by_end.items())
         ]
         return watches, fired
+
+
+def _trainable(series_value: str) -> ModelRef | None:
+    """The model version a window is about, if a retrain could help it (the speech recogniser
+    is not retrained, and a value shortened to fit an identifier names no version)."""
+    try:
+        ref = ModelRef.parse(series_value)
+    except ValueError:
+        return None
+    spec = MODEL_CATALOG.get(ref.name)
+    return ref if spec is not None and spec.trainable else None

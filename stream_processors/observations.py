@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas import FeedbackLabel, MetricDimension, Outcome
 from schemas.fields import Identifier, Score, UtcDatetime
+from schemas.model_catalog import ModelRef
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -97,7 +98,7 @@ def series_of(obs: Fact) -> list[str]:
 
 
 def model_version_value(model: str, version: str) -> str:
-    return f"{model}@{version}"
+    return str(ModelRef(name=model, version=version))
 
 
 def parse_series(series: str) -> tuple[MetricDimension, str | None]:

@@ -26,10 +26,11 @@ from schemas import (
     TrainingSampleCaptured,
     VoiceQuality,
 )
+from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER
 
 GATEWAY = "auth_gateway"
 TERMINAL_SDK = "terminal-sim"
-MODELS = {"face_embedder": "1.2.0", "voice_embedder": "1.0.0"}
+MODELS = {FACE_EMBEDDER: "1.2.0", VOICE_EMBEDDER: "1.0.0"}
 
 _REASON = {
     Outcome.REJECT: [DecisionReason.FACE_MISMATCH.value],

@@ -34,6 +34,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import RetrainReason, RetrainTrigger, TrainingSampleCaptured
+from schemas.model_catalog import ModelRef
 from stream_processors.config import ProcessorSettings
 from stream_processors.outcomes import rate
 from stream_processors.windows import EVENT_NAMESPACE, PaneAccumulator, bounded_identifier, utc
@@ -115,7 +116,7 @@ def accuracy_trigger(
     for firing in ranked:
         if firing.model in models:
             figures.setdefault(f"accuracy_{_code(firing.model)}", firing.acc.accuracy or 0.0)
-    versions = ",".join(sorted(f"{f.model}@{f.version}" for f in firings))
+    versions = ",".join(sorted(str(ModelRef(name=f.model, version=f.version)) for f in firings))
     digest = hashlib.sha256(versions.encode()).hexdigest()[:12]
     trigger_id = f"accuracy-{utc(end):%Y%m%dT%H%M%SZ}-{digest}"
     return RetrainTrigger(

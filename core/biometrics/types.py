@@ -12,6 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.model_catalog import ModelRef
+
 
 class SampleStatus(StrEnum):
     OK = "ok"
@@ -46,3 +48,8 @@ class AnalysedSample(BaseModel):
     model: str
     version: str
     timing_ms: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model version whose embedding this is (templates are kept per version)."""
+        return ModelRef(name=self.model, version=self.version)

@@ -1,6 +1,6 @@
 """The model registry: signed, versioned model artifacts and their lifecycle.
 
-- :mod:`core.registry.manifest`: the signed ``manifest.json`` beside each ``model.onnx``;
+- :mod:`core.registry.publish`: the one publishing path, and unsigned imported candidates;
 - :mod:`core.registry.store`: versions and status in MongoDB, files in the ``models`` bucket;
 - :mod:`core.registry.verify`: fetch a published version and prove it is the publisher's;
 - :mod:`core.registry.onnx_model`: load it into onnxruntime and check it fits its slot;
@@ -13,18 +13,18 @@
 from core.registry.active import ActiveModels
 from core.registry.canary import Canary, CanaryMetrics, judge, load_canary, seed_canary
 from core.registry.errors import ModelRejected
-from core.registry.manifest import Manifest
 from core.registry.onnx_model import (
     OFFLINE_VERSION,
     SLOTS,
     LoadedModel,
-    Slot,
+    check_operating_point,
     describe,
     io_spec_of,
     load_adapter,
     offline_default,
     slot_of,
 )
+from core.registry.publish import check_publishable, publish, sign_candidate, store_candidate
 from core.registry.settings import ModelsSettings, SigningKeyMissing
 from core.registry.store import (
     ModelRecord,
@@ -42,7 +42,6 @@ __all__ = [
     "Canary",
     "CanaryMetrics",
     "LoadedModel",
-    "Manifest",
     "ModelRecord",
     "ModelRegistry",
     "ModelRejected",
@@ -50,9 +49,10 @@ __all__ = [
     "ModelsSettings",
     "NothingToRollBack",
     "SigningKeyMissing",
-    "Slot",
     "VerifiedArtifact",
     "VersionExists",
+    "check_operating_point",
+    "check_publishable",
     "describe",
     "fetch_verified",
     "io_spec_of",
@@ -60,6 +60,9 @@ __all__ = [
     "load_adapter",
     "load_canary",
     "offline_default",
+    "publish",
     "seed_canary",
+    "sign_candidate",
     "slot_of",
+    "store_candidate",
 ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.registry.onnx_model import SLOTS, LoadedModel, offline_default
+from core.registry.onnx_model import OFFLINE_VERSION, SLOTS, LoadedModel, offline_default
+from schemas.manifest import OperatingPoint
+from schemas.model_catalog import ModelRef
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,16 @@ class ActiveModels:
     by_name: Mapping[str, LoadedModel]
 
     @classmethod
-    def offline(cls) -> ActiveModels:
-        return cls({name: offline_default(name) for name in SLOTS})
+    def offline(cls, points: Mapping[str, OperatingPoint]) -> ActiveModels:
+        """The packaged models, each with its operating point (by ``name@version``)."""
+        return cls(
+            {
+                name: offline_default(
+                    name, points.get(str(ModelRef(name=name, version=OFFLINE_VERSION)))
+                )
+                for name in SLOTS
+            }
+        )
 
     def get(self, name: str) -> LoadedModel:
         return self.by_name[name]

@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.objectstore import ObjectMissing, ObjectStore, ObjectStoreError
 from core.registry.errors import ModelRejected
 from core.registry.onnx_model import LoadedModel
-from core.signing import Signer, SigningError, TrustedKeys, canonical_json
+from core.signing import Signer, SigningError, TrustedKeys
 from schemas import MediaRef
 from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
+from schemas.manifest import canonical_json
 
 
 def canary_prefix(model: str) -> str:
@@ -179,7 +180,7 @@ async def load_canary(
     try:
         raw = await objects.get_bytes(f"s3://{bucket}/{canary_prefix(model)}set.json")
         canary = CanarySet.model_validate_json(raw)
-        trust.verify(canary.payload(), canary.signature, canary.signed_by)
+        trust.verify_document(canary)
         base = np.load(io.BytesIO(await objects.get_bytes(canary.embeddings)), allow_pickle=False)
     except ObjectMissing as exc:
         raise ModelRejected("canary_missing", f"no canary set for {model}: {exc}") from exc

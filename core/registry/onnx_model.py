@@ -1,11 +1,12 @@
 """Loading a verified embedder adapter into onnxruntime, and checking it fits its slot.
 
 The swappable models are adapters on the base embeddings: one ``[N, d_in]`` float32 input
-(128 for faces, 256 for voices) and one ``[N, D]`` float32 output. Three checks, in order: the
-bytes are an ONNX model onnxruntime can load; the graph's inputs and outputs are the ones its
-manifest declares; they fit the slot, and a probe batch comes out with the right shape and
-finite values. The offline default (the base embedding itself) is a :class:`LoadedModel`
-without a session.
+(128 for faces, 256 for voices) and one ``[N, D]`` float32 output. Four checks, in order: the
+manifest carries the operating point of this very version (``calibration_missing``,
+``calibration_mismatch``); the bytes are an ONNX model onnxruntime can load; the graph's inputs
+and outputs are the ones its manifest declares; they fit the slot, and a probe batch comes out
+with the right shape and finite values. The offline default (the base embedding itself) is a
+:class:`LoadedModel` without a session.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from core.registry.errors import ModelRejected
-from core.registry.manifest import Manifest
 from schemas import IoSpec, TensorDType, TensorSpec
+from schemas.manifest import Manifest, OperatingPoint
+from schemas.model_catalog import BASE_VERSION, MODEL_CATALOG, ModelKind, ModelRef, ModelSpec
 
 # Every model version is semver; 1.0.0 is the packaged base model (no adapter).
-OFFLINE_VERSION = "1.0.0"
+OFFLINE_VERSION = BASE_VERSION
 
 _ORT_DTYPES = {
     "tensor(float)": TensorDType.FLOAT32,
@@ -36,31 +38,13 @@ _ORT_DTYPES = {
     "tensor(uint8)": TensorDType.UINT8,
 }
 
-
-@dataclass(frozen=True)
-class Slot:
-    """A swappable model: which modality it serves, the base embedding it takes, and the id of
-    the preprocessing (in ``core/biometrics``) that made that base embedding."""
-
-    model: str
-    modality: str
-    input_dim: int
-    preprocessing: str
-
-
-# Names as the engines report them (core.biometrics.face.MODEL_NAME and the voice engine's).
-SLOTS = {
-    slot.model: slot
-    for slot in (
-        # dlib HOG detection, 5-point alignment, 150 px chip, Dlib ResNet: 128-d.
-        Slot("face-embedder", "face", 128, "face-dlib5-chip150"),
-        # 16 kHz mono, voice activity trimming, Resemblyzer GE2E: 256-d.
-        Slot("voice-embedder", "voice", 256, "voice-ge2e-16k"),
-    )
+# The models a gateway hot-swaps today: the embedder adapters of the catalog.
+SLOTS: dict[str, ModelSpec] = {
+    name: spec for name, spec in MODEL_CATALOG.items() if spec.kind is ModelKind.EMBEDDER_ADAPTER
 }
 
 
-def slot_of(model: str) -> Slot:
+def slot_of(model: str) -> ModelSpec:
     try:
         return SLOTS[model]
     except KeyError:
@@ -112,10 +96,10 @@ def check_declared(declared: IoSpec, actual: IoSpec) -> None:
                 )
 
 
-def check_slot(slot: Slot, actual: IoSpec) -> None:
+def check_slot(slot: ModelSpec, actual: IoSpec) -> None:
     """One ``[N, input_dim]`` float32 input and one ``[N, D]`` float32 output."""
     if len(actual.inputs) != 1 or len(actual.outputs) != 1:
-        raise ModelRejected("io_spec_mismatch", f"{slot.model} needs one input and one output")
+        raise ModelRejected("io_spec_mismatch", f"{slot.name} needs one input and one output")
     (tin,), (tout,) = actual.inputs, actual.outputs
     if (
         tin.dtype is not TensorDType.FLOAT32
@@ -124,7 +108,7 @@ def check_slot(slot: Slot, actual: IoSpec) -> None:
     ):
         raise ModelRejected(
             "io_spec_mismatch",
-            f"input {tin.name} is {tin.dtype}{tin.shape}, {slot.model} feeds "
+            f"input {tin.name} is {tin.dtype}{tin.shape}, {slot.name} feeds "
             f"float32[N, {slot.input_dim}]",
         )
     if tout.dtype is not TensorDType.FLOAT32 or len(tout.shape) != 2:
@@ -146,14 +130,19 @@ class LoadedModel:
     onnxruntime sessions may ``run`` from several threads at once.
     """
 
-    slot: Slot
+    slot: ModelSpec
     version: str
+    operating_point: OperatingPoint | None
     session: ort.InferenceSession | None = None
     manifest: Manifest | None = None
 
     @property
     def name(self) -> str:
-        return self.slot.model
+        return self.slot.name
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(name=self.slot.name, version=self.version)
 
     @property
     def is_offline_default(self) -> bool:
@@ -161,7 +150,7 @@ class LoadedModel:
 
     def embed(self, base: NDArray[np.float32]) -> NDArray[np.float32]:
         """``[N, input_dim]`` base embeddings → ``[N, D]`` L2-normalised embeddings."""
-        batch = np.ascontiguousarray(base, dtype=np.float32).reshape(-1, self.slot.input_dim)
+        batch = np.ascontiguousarray(base, dtype=np.float32).reshape(-1, self.slot.width)
         if self.session is None:
             return l2_rows(batch)
         name = self.session.get_inputs()[0].name
@@ -180,25 +169,27 @@ def describe(
     name: str,
     version: str,
     *,
+    operating_point: OperatingPoint | None = None,
     validation_metrics: dict[str, float] | None = None,
     parent_version: str | None = None,
     training_job_id: str | None = None,
     data_snapshot_id: str | None = None,
 ) -> Manifest:
     """An unsigned manifest for ``data``: its I/O spec read from the graph, the preprocessing
-    of its slot. Raises :class:`ModelRejected` for bytes onnxruntime cannot load."""
+    of its catalog entry. Raises :class:`ModelRejected` for bytes onnxruntime cannot load."""
     try:
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for every defect
         raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
-    slot = SLOTS.get(name)
+    spec = MODEL_CATALOG.get(name)
     return Manifest(
         name=name,
         version=version,
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         io=io_spec_of(session),
-        preprocessing=slot.preprocessing if slot else "unknown",
+        preprocessing=spec.preprocessing if spec else "unknown",
+        operating_point=operating_point,
         validation_metrics=validation_metrics or {},
         parent_version=parent_version,
         training_job_id=training_job_id,
@@ -206,13 +197,30 @@ def describe(
     )
 
 
-def offline_default(model: str) -> LoadedModel:
-    return LoadedModel(slot_of(model), OFFLINE_VERSION)
+def offline_default(model: str, operating_point: OperatingPoint | None) -> LoadedModel:
+    """The packaged base model; its operating point comes from ``kibalock eval``."""
+    return LoadedModel(slot_of(model), OFFLINE_VERSION, operating_point)
+
+
+def check_operating_point(manifest: Manifest) -> None:
+    """A scored model serves only with the calibration fitted for this very version."""
+    point = manifest.operating_point
+    if point is None:
+        raise ModelRejected(
+            "calibration_missing",
+            f"the manifest of {manifest.ref} has no operating point (calibration + threshold)",
+        )
+    if point.model != manifest.ref:
+        raise ModelRejected(
+            "calibration_mismatch",
+            f"the manifest of {manifest.ref} carries the operating point of {point.model}",
+        )
 
 
 def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
     """A session for verified bytes; raises :class:`ModelRejected` if it does not fit."""
     slot = slot_of(manifest.name)
+    check_operating_point(manifest)
     if manifest.preprocessing != slot.preprocessing:
         # An adapter trained on other base features would load and run, and be wrong.
         raise ModelRejected(
@@ -233,8 +241,8 @@ def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
     actual = io_spec_of(session)
     check_declared(manifest.io, actual)
     check_slot(slot, actual)
-    model = LoadedModel(slot, manifest.version, session, manifest)
-    probe = np.random.default_rng(0).standard_normal((2, slot.input_dim)).astype(np.float32)
+    model = LoadedModel(slot, manifest.version, manifest.operating_point, session, manifest)
+    probe = np.random.default_rng(0).standard_normal((2, slot.width)).astype(np.float32)
     try:
         model.embed(probe)
     except ModelRejected:

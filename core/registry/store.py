@@ -18,9 +18,9 @@ from pymongo.errors import DuplicateKeyError
 from core.bus import EventProducer
 from core.docstore import Database, Document
 from core.objectstore import ObjectStore, sha256_hex
-from core.registry.manifest import Manifest, artifact_key, manifest_key
-from core.signing import Signer
 from schemas import MediaRef, ModelPublished
+from schemas.keys import artifact_key, manifest_key
+from schemas.manifest import Manifest, SignerLike
 
 ONNX_CONTENT_TYPE = "application/onnx"
 
@@ -84,7 +84,7 @@ class ModelRegistry:
         self,
         data: bytes,
         manifest: Manifest,
-        signer: Signer,
+        signer: SignerLike,
         producer: EventProducer,
         *,
         by: str,

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from core.objectstore import IntegrityError, ObjectMissing, ObjectStore, sha256_hex
 from core.registry.errors import ModelRejected
-from core.registry.manifest import Manifest
 from core.signing import SigningError, TrustedKeys
 from schemas import ModelPublished
+from schemas.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ async def fetch_verified(
             "manifest_invalid", f"manifest.json: {exc.error_count()} errors"
         ) from exc
     try:
-        manifest.verify(trust)
+        trust.verify_document(manifest)
     except SigningError as exc:
         raise ModelRejected(exc.reason, str(exc)) from exc
     if (manifest.name, manifest.version) != (event.model, event.model_version):

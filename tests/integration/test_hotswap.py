@@ -19,7 +19,6 @@ from PIL import Image
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
-from auth_gateway.verifier import template_version
 from core.biometrics.face import BASE_VERSION
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
@@ -29,10 +28,11 @@ from core.settings import Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
 from schemas.enums import Outcome
+from schemas.model_catalog import ModelRef
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
-from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser
+from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser, point_for
 
 MODEL = "face-embedder"
 API_KEY = "hotswap-admin-key"
@@ -162,7 +162,7 @@ async def test_a_valid_version_is_activated_and_decisions_carry_it(
     assert record is not None and record.status is ModelStatus.ACTIVE
     assert record.canary["eer"] <= 0.05
     for person in crowd:  # templates of the new version exist before the switch
-        version = template_version(MODEL, "1.1.0")
+        version = str(ModelRef(name=MODEL, version="1.1.0"))
         assert await gw.templates.load(person.user_id, "face", version) is not None
     (activation,) = await _activations(hs_settings, "1.1.0")
     assert activation.status is ActivationStatus.ACTIVATED
@@ -212,6 +212,8 @@ async def _strip_signature(gw: Gateway, event: ModelPublished) -> ModelPublished
         ("missing_signature", "signature_missing"),
         ("wrong_io_spec", "io_spec_mismatch"),
         ("canary_regression", "canary_regression"),
+        ("no_calibration", "calibration_missing"),
+        ("foreign_calibration", "calibration_mismatch"),
     ],
 )
 async def test_bad_versions_are_rejected_while_the_old_one_serves(
@@ -223,7 +225,7 @@ async def test_bad_versions_are_rejected_while_the_old_one_serves(
     data = {"wrong_io_spec": collapsing(64), "canary_regression": collapsing(128)}.get(
         case, good(128, 5)
     )
-    event = await _publish(gw, data, version)
+    event = await _publish(gw, data, version, **_MANIFESTS.get(case, {}))
     event = await _CASES[case](gw, event)
     await gw.swapper.handle_published(event)
 
@@ -246,6 +248,13 @@ _CASES = {
     "missing_signature": _strip_signature,
     "wrong_io_spec": _untouched,
     "canary_regression": _untouched,
+    "no_calibration": _untouched,
+    "foreign_calibration": _untouched,
+}
+# A publisher that skipped calibrating, or copied another version's operating point.
+_MANIFESTS: dict[str, dict[str, object]] = {
+    "no_calibration": {"operating_point": None},
+    "foreign_calibration": {"operating_point": point_for(MODEL, "1.0.0")},
 }
 
 

@@ -41,8 +41,8 @@ from tests.integration.test_processors_support import (
 pytestmark = pytest.mark.integration
 
 MODEL_SETS = [
-    {"face_embedder": "1.2.0", "voice_embedder": "1.0.0"},
-    {"face_embedder": "1.3.0", "voice_embedder": "1.0.0"},
+    {"face-embedder": "1.2.0", "voice-embedder": "1.0.0"},
+    {"face-embedder": "1.3.0", "voice-embedder": "1.0.0"},
 ]
 WINDOWS = {WindowKind.TUMBLING: (60, 60), WindowKind.HOPPING: (300, 60)}
 
@@ -291,9 +291,9 @@ async def test_scripted_stream_yields_the_expected_windows(
     # A terminal shows on its own series, and quality only where reports came in.
     assert {k[1] for k in got if k[0] == "terminal"} == {"term-a", "term-b"}
     assert {k[1] for k in got if k[0] == "model_version"} == {
-        "face_embedder@1.2.0",
-        "face_embedder@1.3.0",
-        "voice_embedder@1.0.0",
+        "face-embedder@1.2.0",
+        "face-embedder@1.3.0",
+        "voice-embedder@1.0.0",
     }
 
     letters = await read_events(topics, "deadletter", at_least=2)

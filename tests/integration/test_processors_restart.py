@@ -50,7 +50,7 @@ async def test_a_killed_worker_resumes_its_counts(
             f"m-{s}",
             mallory,
             "term-a",
-            {"face_embedder": "1.2.0"},
+            {"face-embedder": "1.2.0"},
             Outcome.REJECT,
             start + timedelta(seconds=s),
             150.0,

@@ -88,7 +88,7 @@ async def test_one_trigger_per_incident_and_a_second_after_the_cool_down(
         assert isinstance(trigger, RetrainTrigger)
         assert trigger.reason is RetrainReason.ACCURACY_DROP
         # Both models decided every attempt: one trigger names both.
-        assert sorted(trigger.models) == ["face_embedder", "voice_embedder"]
+        assert sorted(trigger.models) == ["face-embedder", "voice-embedder"]
         assert trigger.figures["threshold"] == 0.9
 
 
@@ -149,6 +149,6 @@ async def test_lockouts_and_personalisation(
     (trigger,) = personal
     assert isinstance(trigger, RetrainTrigger)
     assert trigger.reason is RetrainReason.USER_SAMPLE_COUNT
-    assert (trigger.user_id, trigger.models) == (alice, ["voice_embedder"])
+    assert (trigger.user_id, trigger.models) == (alice, ["voice-embedder"])
     assert trigger.figures["samples"] == 50
     assert trigger.occurred_at == start + timedelta(seconds=49), "s-49 is the 50th distinct one"

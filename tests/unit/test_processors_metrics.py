@@ -85,7 +85,7 @@ def _decision(offset: int, latency: float = 100.0) -> DecisionObserved:
         event_time=T0,
         record_time=T0,
         terminal_id="term-1",
-        model_versions={"face_embedder": "1.2.0"},
+        model_versions={"face-embedder": "1.2.0"},
         outcome=Outcome.ACCEPT,
         latency_ms=latency,
     )
@@ -98,7 +98,7 @@ def _label(offset: int, outcome: Outcome, label: FeedbackLabel, score: float) ->
         event_time=T0,
         record_time=T0,
         terminal_id="term-1",
-        model_versions={"face_embedder": "1.2.0"},
+        model_versions={"face-embedder": "1.2.0"},
         outcome=outcome,
         label=label,
         fused_score=score,
@@ -120,7 +120,7 @@ def test_accumulator_counts_and_rejects_what_it_applied_already() -> None:
     assert acc.accuracy == 0.5
 
     window = metric_window(
-        "model_version:face_embedder@1.2.0",
+        "model_version:face-embedder@1.2.0",
         WindowKind.TUMBLING,
         1_748_779_260,
         60,
@@ -128,7 +128,7 @@ def test_accumulator_counts_and_rejects_what_it_applied_already() -> None:
         producer="stream_processors",
     )
     assert window.dimension is MetricDimension.MODEL_VERSION
-    assert window.dimension_value == "face_embedder@1.2.0"
+    assert window.dimension_value == "face-embedder@1.2.0"
     assert (window.far, window.frr, window.accuracy) == (0.5, 0.5, 0.5)
     assert window.mean_genuine_score == pytest.approx(0.6)
     assert window.mean_impostor_score == pytest.approx(0.4)
@@ -136,7 +136,7 @@ def test_accumulator_counts_and_rejects_what_it_applied_already() -> None:
     assert window.latency_p95_ms == pytest.approx(300.0, rel=RELATIVE_ACCURACY)
     assert window.mean_face_quality is None
     again = metric_window(
-        "model_version:face_embedder@1.2.0",
+        "model_version:face-embedder@1.2.0",
         WindowKind.TUMBLING,
         1_748_779_260,
         60,
@@ -177,7 +177,7 @@ def test_series_of_an_observation() -> None:
     assert series_of(_decision(0)) == [
         "global",
         "terminal:term-1",
-        "model_version:face_embedder@1.2.0",
+        "model_version:face-embedder@1.2.0",
     ]
 
 

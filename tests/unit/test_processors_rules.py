@@ -166,23 +166,23 @@ def test_models_firing_together_share_one_trigger() -> None:
     worse, bad = window(60, 40), window(80, 20)
     trigger = triggers.accuracy_trigger(
         [
-            triggers.Firing("voice_embedder", "1.0.0", bad),
-            triggers.Firing("face_embedder", "1.2.0", worse),
+            triggers.Firing("voice-embedder", "1.0.0", bad),
+            triggers.Firing("face-embedder", "1.2.0", worse),
         ],
         end=1_748_779_500,
         size_s=300,
         cfg=CFG,
     )
     assert trigger.reason is RetrainReason.ACCURACY_DROP
-    assert trigger.models == ["face_embedder", "voice_embedder"], "worst first"
+    assert trigger.models == ["face-embedder", "voice-embedder"], "worst first"
     assert trigger.figures["accuracy"] == 0.6 and trigger.figures["labelled"] == 100
     assert trigger.figures["accuracy_voice_embedder"] == 0.8
     assert trigger.figures["window_end_s"] - trigger.figures["window_start_s"] == 300
     assert trigger.figures["frr"] == 0.4 and "far" not in trigger.figures
     same = triggers.accuracy_trigger(
         [
-            triggers.Firing("face_embedder", "1.2.0", worse),
-            triggers.Firing("voice_embedder", "1.0.0", bad),
+            triggers.Firing("face-embedder", "1.2.0", worse),
+            triggers.Firing("voice-embedder", "1.0.0", bad),
         ],
         end=1_748_779_500,
         size_s=300,
@@ -202,7 +202,7 @@ def test_personalisation_fires_once_at_the_threshold() -> None:
     assert len(fired) == 1
     (trigger,) = fired
     assert trigger.reason is RetrainReason.USER_SAMPLE_COUNT
-    assert trigger.user_id == "alice" and trigger.models == ["voice_embedder"]
+    assert trigger.user_id == "alice" and trigger.models == ["voice-embedder"]
     assert trigger.figures["samples"] == 3
     assert state.triggered and state.sample_ids == []
 

@@ -44,7 +44,7 @@ def decided(at_s: float, offset: int, *, source: str = "auth.decisions:0") -> De
         event_time=T0 + timedelta(seconds=at_s),
         record_time=T0 + timedelta(seconds=at_s),
         terminal_id="term-1",
-        model_versions={"face_embedder": "1.2.0"},
+        model_versions={"face-embedder": "1.2.0"},
         outcome=Outcome.ACCEPT,
         latency_ms=120.0,
     )
@@ -57,7 +57,7 @@ def labelled(at_s: float, offset: int, correct: bool) -> AttemptLabelled:
         event_time=T0 + timedelta(seconds=at_s),
         record_time=T0 + timedelta(seconds=at_s),
         terminal_id="term-1",
-        model_versions={"face_embedder": "1.2.0"},
+        model_versions={"face-embedder": "1.2.0"},
         outcome=Outcome.ACCEPT if correct else Outcome.REJECT,
         label=FeedbackLabel.GENUINE,
     )
@@ -81,7 +81,7 @@ def test_windows_close_when_the_watermark_passes_their_end() -> None:
     assert {w.series for w in tumbling} == {
         "global",
         "terminal:term-1",
-        "model_version:face_embedder@1.2.0",
+        "model_version:face-embedder@1.2.0",
     }
     assert all(w.acc.attempts == 3 and w.end - w.size_s == T0.timestamp() for w in tumbling)
     # The first hopping window holding minute 0 ends at 12:01 too (it covers 11:56-12:01).

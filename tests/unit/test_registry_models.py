@@ -9,7 +9,7 @@ from core.registry import ModelRejected, load_adapter, offline_default
 from core.registry.canary import judge, separation
 from core.registry.onnx_build import linear_adapter
 from schemas import IoSpec, TensorDType, TensorSpec
-from tests.registry_kit import collapsing, good, manifest_for
+from tests.registry_kit import collapsing, good, manifest_for, point_for
 
 
 def _rejected(data: bytes, **manifest: object) -> str:
@@ -28,7 +28,7 @@ def test_a_rotation_loads_and_keeps_scores() -> None:
     unit = base / np.linalg.norm(base, axis=1, keepdims=True)
     assert np.allclose(out @ out.T, unit @ unit.T, atol=1e-5)
     # The offline default is the base embedding itself.
-    assert np.allclose(offline_default("face-embedder").embed(base), unit, atol=1e-6)
+    assert np.allclose(offline_default("face-embedder", None).embed(base), unit, atol=1e-6)
 
 
 def test_defects_are_refused_with_their_reason() -> None:
@@ -51,8 +51,14 @@ def test_defects_are_refused_with_their_reason() -> None:
     assert _rejected(data, preprocessing="face-mtcnn-160") == "preprocessing_mismatch"
     # Not a swappable model.
     with pytest.raises(ModelRejected) as exc:
-        load_adapter(data, manifest_for(data, "lip-reader", "1.1.0"))
+        load_adapter(data, manifest_for(data, "lip-reader", "1.1.0", operating_point=None))
     assert exc.value.reason == "unknown_model"
+    # Scored without its own calibration, or with another version's: the operating FMR would
+    # silently move.
+    assert _rejected(data, operating_point=None) == "calibration_missing"
+    assert _rejected(data, operating_point=point_for("face-embedder", "1.0.0")) == (
+        "calibration_mismatch"
+    )
     # Non-finite output on the probe batch.
     nan = linear_adapter(np.full((128, 8), np.nan, dtype=np.float32))
     with pytest.raises(ModelRejected) as exc:
@@ -68,7 +74,7 @@ def _clusters(rng: np.random.Generator, people: int, each: int) -> tuple[np.ndar
 
 def test_canary_separation_and_judgement() -> None:
     base, labels = _clusters(np.random.default_rng(0), 4, 3)
-    active = offline_default("face-embedder")
+    active = offline_default("face-embedder", None)
     rotated = load_adapter(good(128), manifest_for(good(128), "face-embedder", "1.1.0"))
     collapsed_bytes = collapsing(128)
     collapsed = load_adapter(

@@ -211,7 +211,7 @@ def test_non_accept_decision_needs_a_reason() -> None:
         {"fused_score": 1.5},
         {"face_score": {"raw": 0.5, "calibrated": -0.1}},
         {"reasons": ["Face Mismatch"]},
-        {"model_versions": {"face_embedder": "v1"}},
+        {"model_versions": {"face-embedder": "v1"}},
         {"latency_ms": -1.0},
     ],
 )
@@ -263,7 +263,7 @@ def test_metric_window_invariants() -> None:
 
 def test_retrain_trigger_invariants() -> None:
     with pytest.raises(ValidationError, match="repeat"):
-        changed(RetrainTrigger, models=["face_embedder", "face_embedder"])
+        changed(RetrainTrigger, models=["face-embedder", "face-embedder"])
     with pytest.raises(ValidationError):
         changed(RetrainTrigger, models=[])
     with pytest.raises(ValidationError, match="user_id"):
@@ -294,7 +294,7 @@ def test_semver_accepts_prerelease_and_build() -> None:
 def test_published_model_files_follow_the_bucket_layout() -> None:
     published = example(ModelPublished)
     assert isinstance(published, ModelPublished)
-    wrong = published.artifact.model_dump() | {"uri": "s3://models/voice_embedder/1.3.0/model.onnx"}
+    wrong = published.artifact.model_dump() | {"uri": "s3://models/voice-embedder/1.3.0/model.onnx"}
     with pytest.raises(ValidationError, match="artifact key"):
         changed(ModelPublished, artifact=wrong)
     with pytest.raises(ValidationError, match="sha256 differs"):

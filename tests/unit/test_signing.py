@@ -15,10 +15,10 @@ from core.signing import (
     SignatureMissing,
     TrustedKeys,
     UnknownSigner,
-    canonical_json,
     generate_keypair,
     load_private_key,
 )
+from schemas.manifest import canonical_json
 from tests.registry_kit import good, keys, manifest_for
 
 
@@ -30,7 +30,7 @@ def test_canonical_json_ignores_key_order_and_whitespace() -> None:
 def test_signed_manifest_verifies_and_any_change_breaks_it() -> None:
     signer, trust, _ = keys()
     manifest = manifest_for(good(128), "face-embedder", "1.1.0").signed(signer)
-    manifest.verify(trust)
+    trust.verify_document(manifest)
     assert manifest.signed_by == signer.key_id
     for change in (
         {"sha256": "1" * 64},
@@ -38,7 +38,7 @@ def test_signed_manifest_verifies_and_any_change_breaks_it() -> None:
         {"validation_metrics": {"eer": 0.5}},
     ):
         with pytest.raises(SignatureInvalid):
-            manifest.model_copy(update=change).verify(trust)
+            trust.verify_document(manifest.model_copy(update=change))
 
 
 def test_missing_and_foreign_signatures_are_refused() -> None:
@@ -46,18 +46,18 @@ def test_missing_and_foreign_signatures_are_refused() -> None:
     other, _, _ = keys()
     manifest = manifest_for(good(128), "face-embedder", "1.1.0")
     with pytest.raises(SignatureMissing) as missing:
-        manifest.verify(trust)
+        trust.verify_document(manifest)
     assert missing.value.reason == "signature_missing"
     with pytest.raises(UnknownSigner) as foreign:
-        manifest.signed(other).verify(trust)
+        trust.verify_document(manifest.signed(other))
     assert foreign.value.reason == "signature_untrusted"
     # A signature by another key, relabelled as ours, still fails.
     forged = manifest.signed(other).model_copy(update={"signed_by": signer.key_id})
     with pytest.raises(SignatureInvalid):
-        forged.verify(trust)
+        trust.verify_document(forged)
     garbage = manifest.signed(signer).model_copy(update={"signature": "AAAA"})
     with pytest.raises(SignatureInvalid):
-        garbage.verify(trust)
+        trust.verify_document(garbage)
 
 
 def test_keys_load_from_base64_pem_and_files(tmp_path: Path) -> None:
