@@ -162,7 +162,7 @@ async def test_canary_set_is_seeded_signed_and_verified(store: ObjectStore) -> N
     canary = await load_canary(store, MODEL, trust, base_version="1.0.0")
     assert canary.labels == [label for label, _, _ in samples]
     assert np.array_equal(canary.base, base)
-    assert canary.run(offline_default(MODEL)).genuine_pairs == 4
+    assert canary.run(offline_default(MODEL, None)).genuine_pairs == 4
 
     with pytest.raises(ModelRejected) as exc:
         await load_canary(store, MODEL, keys()[1], base_version="1.0.0")

@@ -1,4 +1,4 @@
-"""``kibalock models keygen | publish | list | rollback`` against the real stack."""
+"""``kibalock models keygen | publish | sign | list | rollback`` against the real stack."""
 
 from __future__ import annotations
 
@@ -13,12 +13,18 @@ from typer.testing import CliRunner
 
 from core import docstore
 from core.objectstore import ObjectStore
-from core.registry import ModelRegistry
-from core.registry_cli import keygen_command, list_command, publish_command, rollback_command
+from core.registry import ModelRegistry, store_candidate
+from core.registry_cli import (
+    keygen_command,
+    list_command,
+    publish_command,
+    rollback_command,
+    sign_command,
+)
 from core.settings import Settings, get_settings
 from schemas import ActivationStatus, ModelActivation, decode
 from tests.integration.kafka_reader import read_topic
-from tests.registry_kit import collapsing, good
+from tests.registry_kit import collapsing, good, point_for
 
 app = typer.Typer()
 for name, command in (
@@ -26,6 +32,7 @@ for name, command in (
     ("publish", publish_command),
     ("list", list_command),
     ("rollback", rollback_command),
+    ("sign", sign_command),
 ):
     app.command(name)(command)
 
@@ -39,6 +46,12 @@ def cli_env(ns_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     get_settings.cache_clear()
     yield ns_settings
     get_settings.cache_clear()
+
+
+def _point_file(folder: Path, version: str) -> Path:
+    path = folder / f"point-{version}.json"
+    path.write_text(point_for("face-embedder", version).model_dump_json())
+    return path
 
 
 def _activate(settings: Settings, version: str) -> None:
@@ -63,6 +76,7 @@ def test_publish_list_and_rollback(
         path = tmp_path / f"{version}.onnx"
         path.write_bytes(data)
         args = ["publish", str(path), "--name", "face-embedder", "--version", version]
+        args += ["--operating-point", str(_point_file(tmp_path, version))]
         result = runner.invoke(app, [*args, "--metric", "eer=0.012", "--job", "job-7"])
         assert result.exit_code == 0, result.output
         _activate(cli_env, version)
@@ -70,10 +84,14 @@ def test_publish_list_and_rollback(
     # A model that does not fit its slot is refused before anything is uploaded.
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(collapsing(64))
-    refused = runner.invoke(
-        app, ["publish", str(bad), "--name", "face-embedder", "--version", "9.0.0"]
-    )
+    point = str(_point_file(tmp_path, "9.0.0"))
+    publish = ["publish", "--name", "face-embedder", "--operating-point", point]
+    refused = runner.invoke(app, [*publish, str(bad), "--version", "9.0.0"])
     assert refused.exit_code == 1 and "io_spec_mismatch" in refused.output
+    # So is a model whose operating point was fitted for another version.
+    fine = tmp_path / "1.1.0.onnx"
+    foreign = runner.invoke(app, [*publish, str(fine), "--version", "9.0.1"])
+    assert foreign.exit_code == 1 and "calibration_mismatch" in foreign.output
 
     listed = json.loads(runner.invoke(app, ["list", "--json"]).output)
     assert [(r["version"], r["status"]) for r in listed] == [
@@ -99,3 +117,27 @@ def test_publish_list_and_rollback(
         "1.2.0",
         "1.1.0",
     )
+
+
+def test_an_imported_candidate_is_signed_where_the_key_lives(
+    cli_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["keygen", "--out", str(tmp_path / "publisher")]).exit_code == 0
+    monkeypatch.setenv("KIBALOCK_MODELS__SIGNING_KEY_FILE", str(tmp_path / "publisher.key"))
+    objects = ObjectStore(cli_env)
+    asyncio.run(objects.ensure_buckets())
+    asyncio.run(store_candidate(objects, "face-embedder", "1.5.0", good(128, 5)))
+
+    point = str(_point_file(tmp_path, "1.5.0"))
+    signed = runner.invoke(app, ["sign", "face-embedder", "1.5.0", "--operating-point", point])
+    assert signed.exit_code == 0, signed.output
+    listed = json.loads(runner.invoke(app, ["list", "face-embedder", "--json"]).output)
+    assert [(r["version"], r["status"]) for r in listed] == [("1.5.0", "candidate")]
+    assert listed[0]["manifest"]["operating_point"]["model"] == {
+        "name": "face-embedder",
+        "version": "1.5.0",
+    }
+    # The waiting room is cleared: signing again finds nothing to sign.
+    again = runner.invoke(app, ["sign", "face-embedder", "1.5.0", "--operating-point", point])
+    assert again.exit_code == 1 and "candidate_missing" in again.output
