@@ -34,7 +34,7 @@ from core import docstore
 from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore
-from core.registry import ModelRegistry, ModelsSettings
+from core.registry import ModelRegistry
 from core.settings import Settings
 from schemas import (
     AuthAttempt,
@@ -75,7 +75,6 @@ class Gateway:
         producer: EventProducer,
         policy: DecisionPolicy | None = None,
         choose_digit: Callable[[str], str] = secrets.choice,
-        models: ModelsSettings | None = None,
     ) -> None:
         self.settings = settings
         self.client = docstore.client(settings)
@@ -83,7 +82,9 @@ class Gateway:
         self.objects = ObjectStore(settings)
         self.producer = producer
         self.analyser = analyser
-        options = settings.kibalock
+        options = settings.gateway
+        # Read once: a missing or unreadable key file stops the gateway at start, not at a request.
+        self.admin_key = options.admin_key()
         self.templates = TemplateStore(self.db, TemplateCipher(load_key(options)))
         self.challenges = ChallengeStore(
             self.db,
@@ -98,9 +99,9 @@ class Gateway:
         self.capture = SampleCapture(
             self.db, self.objects, producer, threshold=options.training_quality_threshold
         )
-        models = models or ModelsSettings()
-        trust = models.trust(required=False)
-        if not trust.ids:
+        models = settings.models
+        trust = models.trust.keys(required=False)
+        if options.follow_registry and not trust.ids:
             log.warning("no trusted model keys: serving offline defaults, refusing new models")
         self.swapper = HotSwapper(
             registry=ModelRegistry(self.db, self.objects),
@@ -115,6 +116,7 @@ class Gateway:
             ),
             settings=models,
             trust=trust,
+            follow_registry=options.follow_registry,
             instance_id=models.instance_id or f"{socket.gethostname()}-{os.getpid()}",
         )
         self.enroller = Enroller(

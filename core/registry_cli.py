@@ -95,7 +95,7 @@ def publish_command(
 ) -> None:
     """Sign a model, upload it with its manifest, register it and announce it to the gateways.
 
-    Needs KIBALOCK_MODELS__SIGNING_KEY (or _FILE). The model is checked first the way the
+    Needs KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY (or _FILE). The model is checked first the way the
     gateways will check it (loads, fits its slot): a broken model is refused here.
     """
     from core.registry import ModelRejected, describe, load_adapter
@@ -133,10 +133,10 @@ async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
     from core import docstore
     from core.bus import EventProducer, ensure_topics
     from core.objectstore import ObjectStore
-    from core.registry import ModelRegistry, ModelsSettings
+    from core.registry import ModelRegistry
 
     settings = _settings()
-    signer = ModelsSettings().signer()
+    signer = settings.models.publisher.signer()
     await ensure_topics(settings)
     objects = ObjectStore(settings)
     await objects.ensure_buckets()
@@ -211,14 +211,17 @@ def keygen_command(
 
     private, public = generate_keypair()
     if out is None:
-        typer.echo(f"KIBALOCK_MODELS__SIGNING_KEY={private}")
-        typer.echo(f"KIBALOCK_MODELS__TRUSTED_KEYS={public}")
+        typer.echo(f"KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY={private}")
+        typer.echo(f"KIBALOCK_MODELS__TRUST__PUBLIC_KEYS={public}")
         return
     key = out.with_suffix(".key")
     key.touch(mode=0o600, exist_ok=False)
     key.write_text(private + "\n")
     out.with_suffix(".pub").write_text(public + "\n")
-    typer.echo(f"wrote {key} (KIBALOCK_MODELS__SIGNING_KEY_FILE) and {out.with_suffix('.pub')}")
+    typer.echo(
+        f"wrote {key} (KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY_FILE) and "
+        f"{out.with_suffix('.pub')} (KIBALOCK_MODELS__TRUST__PUBLIC_KEYS_FILE)"
+    )
 
 
 def canary_command(
@@ -230,13 +233,13 @@ def canary_command(
     from core.biometrics.face import BASE_VERSION, FaceEngine
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
-    from core.registry import ModelsSettings
     from core.registry.golden import golden_faces, golden_voices, seed_golden
 
-    signer = ModelsSettings().signer()
+    settings = _settings()
+    signer = settings.models.publisher.signer()
 
     async def seed() -> dict[str, int]:
-        objects = ObjectStore(_settings())
+        objects = ObjectStore(settings)
         await objects.ensure_buckets()
         face, voice = FaceEngine(), VoiceEngine()
         counts = {}

@@ -20,10 +20,10 @@ def processors_command(
     """
     # Lazy: faust and its dependencies load only when the worker runs.
     from core.settings import get_settings
-    from stream_processors.config import ProcessorSettings
     from stream_processors.worker import run_worker
 
-    cfg = ProcessorSettings()
+    settings = get_settings()
     if port is not None:
-        cfg = cfg.model_copy(update={"http_port": port})
-    run_worker(get_settings(), cfg)
+        processors = settings.processors.model_copy(update={"http_port": port})
+        settings = settings.model_copy(update={"processors": processors})
+    run_worker(settings)

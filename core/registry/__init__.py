@@ -7,7 +7,6 @@
 - :mod:`core.registry.active`: the snapshot of the versions serving now;
 - :mod:`core.registry.canary`: golden pairs that a candidate must separate as well as the
   active version;
-- :mod:`core.registry.settings`: ``KIBALOCK_MODELS__*`` (keys, tolerances, watch window).
 """
 
 from core.registry.active import ActiveModels
@@ -25,7 +24,6 @@ from core.registry.onnx_model import (
     offline_default,
     slot_of,
 )
-from core.registry.settings import ModelsSettings, SigningKeyMissing
 from core.registry.store import (
     ModelRecord,
     ModelRegistry,
@@ -34,6 +32,7 @@ from core.registry.store import (
     VersionExists,
 )
 from core.registry.verify import VerifiedArtifact, fetch_verified
+from core.settings import SigningKeyMissing
 
 __all__ = [
     "OFFLINE_VERSION",
@@ -47,7 +46,6 @@ __all__ = [
     "ModelRegistry",
     "ModelRejected",
     "ModelStatus",
-    "ModelsSettings",
     "NothingToRollBack",
     "SigningKeyMissing",
     "Slot",
