@@ -1,7 +1,7 @@
 # One image for the four KibaLock services (gateway, processors, trainer, dashboard).
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    KIBALOCK_SHARED__CACHE_DIR=/var/cache/kibalock
+    KIBALOCK_CACHE_DIR=/var/cache/kibalock
 RUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

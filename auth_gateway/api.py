@@ -111,7 +111,7 @@ Gw = Annotated[Gateway, Depends(current_gateway)]
 
 
 def require_admin(gw: Gw, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    expected = gw.settings.kibalock.api_key
+    expected = gw.admin_key
     if expected is None:
         raise ApiError(503, "admin_disabled", "no admin API key is configured")
     if x_api_key is None or not hmac.compare_digest(
@@ -201,7 +201,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         _check_id(terminal_id, "terminal_id")
         if face is None and voice is None:
             raise ApiError(422, "no_media", "send a face photo, a voice clip, or both")
-        limit = gw.settings.kibalock.max_upload_bytes
+        limit = gw.settings.gateway.max_upload_bytes
         attempt_id = uuid.uuid4().hex
         refs: dict[str, MediaRef] = {}
         bucket = gw.objects.bucket("samples")
@@ -235,7 +235,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         voices: Annotated[list[UploadFile], File()],
     ) -> EnrolmentResult:
         _check_id(user_id, "user_id")
-        limit = gw.settings.kibalock.max_upload_bytes
+        limit = gw.settings.gateway.max_upload_bytes
         face_uploads = [
             await _read_upload(f, limit, IMAGE_MAGIC, f"faces[{i}]") for i, f in enumerate(faces)
         ]
@@ -296,16 +296,16 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
             raise ApiError(422, "invalid_model_name", f"name must match {MODEL_NAME.pattern}")
         if not SEMVER.match(version):
             raise ApiError(422, "invalid_version", "version must be a semantic version (1.2.3)")
-        data = await model_file.read(gw.settings.kibalock.max_upload_bytes * 20 + 1)
-        if len(data) > gw.settings.kibalock.max_upload_bytes * 20:
+        data = await model_file.read(gw.settings.gateway.max_upload_bytes * 20 + 1)
+        if len(data) > gw.settings.gateway.max_upload_bytes * 20:
             raise ApiError(413, "too_large", "the model file is too large")
         _check_onnx(data)
         key = f"{name}/{version}/model.onnx"
         bucket = gw.objects.bucket("models")
         if await gw.objects.exists(bucket, key):
             raise ApiError(409, "version_exists", f"{name} {version} already exists")
-        models = gw.swapper.settings
-        if models.signing_key is None and models.signing_key_file is None:
+        publisher = gw.settings.models.publisher
+        if not publisher.configured:
             # No publisher key on this gateway: the file waits as an artifact for a publisher.
             ref = await gw.objects.put_bytes(bucket, key, data, "application/onnx")
             return {"status": "imported", "artifact": ref.model_dump(), "state": "candidate"}
@@ -313,7 +313,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         # trained version and activates or rejects it.
         try:
             event = await gw.swapper.registry.publish(
-                data, describe(data, name, version), models.signer(), gw.producer, by=PRODUCER
+                data, describe(data, name, version), publisher.signer(), gw.producer, by=PRODUCER
             )
         except ModelRejected as exc:
             raise ApiError(422, "invalid_model", exc.detail) from exc

@@ -14,9 +14,9 @@ from core.settings import get_settings
 gateway_app = typer.Typer(
     help=(
         "KibaLock gateway: consumes auth.attempts, decides, serves the REST API "
-        "(KIBALOCK_KIBALOCK__HTTP_PORT, default 8080; docs at /docs). Needs a template key "
-        "(KIBALOCK_KIBALOCK__TEMPLATE_KEY or _FILE) and, for admin endpoints, "
-        "KIBALOCK_KIBALOCK__API_KEY."
+        "(KIBALOCK_GATEWAY__HTTP_PORT, default 8080; docs at /docs). Needs a template key "
+        "(KIBALOCK_GATEWAY__TEMPLATE_KEY or _FILE) and, for admin endpoints, "
+        "KIBALOCK_GATEWAY__API_KEY (or _FILE)."
     ),
     invoke_without_command=True,
 )
@@ -33,8 +33,9 @@ def run(ctx: typer.Context) -> None:
 
     settings = get_settings()
     try:
-        load_key(settings.kibalock)
-    except TemplateKeyError as exc:
+        load_key(settings.gateway)
+        settings.gateway.admin_key()
+    except (TemplateKeyError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     asyncio.run(serve(settings))
@@ -52,7 +53,7 @@ def keygen(
         raise typer.Exit(1)
     out.touch(mode=0o600)
     out.write_text(new_key() + "\n")
-    console.print(f"wrote {out}; set KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE={out}")
+    console.print(f"wrote {out}; set KIBALOCK_GATEWAY__TEMPLATE_KEY_FILE={out}")
 
 
 @gateway_app.command()

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.settings import GatewayOptions
+from core.settings import GatewaySection
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -29,20 +29,20 @@ class TemplateTampered(RuntimeError):
     """A stored template failed authentication (wrong key, or moved to another user)."""
 
 
-def load_key(options: GatewayOptions) -> bytes:
+def load_key(options: GatewaySection) -> bytes:
     if options.template_key is not None:
         encoded = options.template_key.get_secret_value()
-        source = "KIBALOCK_KIBALOCK__TEMPLATE_KEY"
+        source = "KIBALOCK_GATEWAY__TEMPLATE_KEY"
     elif options.template_key_file is not None:
         try:
-            encoded = options.template_key_file.expanduser().read_text().strip()
+            encoded = options.template_key_file.read_text().strip()
         except OSError as exc:
             raise TemplateKeyError(f"cannot read the template key file: {exc}") from exc
         source = str(options.template_key_file)
     else:
         raise TemplateKeyError(
-            "templates are encrypted at rest: set KIBALOCK_KIBALOCK__TEMPLATE_KEY (base64 of 32 "
-            "random bytes) or KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE; `kibalock gateway keygen` "
+            "templates are encrypted at rest: set KIBALOCK_GATEWAY__TEMPLATE_KEY (base64 of 32 "
+            "random bytes) or KIBALOCK_GATEWAY__TEMPLATE_KEY_FILE; `kibalock gateway keygen` "
             "makes one"
         )
     try:

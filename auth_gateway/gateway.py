@@ -34,7 +34,7 @@ from core import docstore
 from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore
-from core.registry import ActiveModels, ModelRegistry, ModelsSettings
+from core.registry import ActiveModels, ModelRegistry
 from core.settings import Settings
 from schemas import (
     AuthAttempt,
@@ -76,7 +76,6 @@ class Gateway:
         producer: EventProducer,
         policy: DecisionPolicy | None = None,
         choose_digit: Callable[[str], str] = secrets.choice,
-        models: ModelsSettings | None = None,
     ) -> None:
         self.settings = settings
         self.client = docstore.client(settings)
@@ -84,7 +83,9 @@ class Gateway:
         self.objects = ObjectStore(settings)
         self.producer = producer
         self.analyser = analyser
-        options = settings.kibalock
+        options = settings.gateway
+        # Read once: a missing or unreadable key file stops the gateway at start, not at a request.
+        self.admin_key = options.admin_key()
         self.templates = TemplateStore(self.db, TemplateCipher(load_key(options)))
         self.challenges = ChallengeStore(
             self.db,
@@ -100,9 +101,9 @@ class Gateway:
             self.db, self.objects, producer, threshold=options.training_quality_threshold
         )
         policy = policy or load_policy()
-        models = models or ModelsSettings()
-        trust = models.trust(required=False)
-        if not trust.ids:
+        models = settings.models
+        trust = models.trust.keys(required=False)
+        if options.follow_registry and not trust.ids:
             log.warning("no trusted model keys: serving offline defaults, refusing new models")
         self.swapper = HotSwapper(
             registry=ModelRegistry(self.db, self.objects),
@@ -117,6 +118,7 @@ class Gateway:
             ),
             settings=models,
             trust=trust,
+            follow_registry=options.follow_registry,
             instance_id=models.instance_id or f"{socket.gethostname()}-{os.getpid()}",
             defaults=ActiveModels.offline(policy.base_operating_points),
         )

@@ -14,6 +14,9 @@ The registry is the shared truth: an instance that hears of another instance's a
 rollback on ``models.activations`` — or notices a difference on its periodic sync — converges
 on the registry's active version (verified and loaded like any other, without a canary: that
 version passed it when it was activated).
+
+An instance with ``gateway.follow_registry`` off does none of this: it serves the packaged
+offline defaults and ignores every model event and the periodic sync.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from core.registry import (
     LoadedModel,
     ModelRegistry,
     ModelRejected,
-    ModelsSettings,
     ModelStatus,
     NothingToRollBack,
     fetch_verified,
@@ -42,6 +44,7 @@ from core.registry import (
     load_adapter,
     load_canary,
 )
+from core.settings import ModelsSection
 from core.signing import TrustedKeys
 from schemas import ActivationStatus, ModelActivation, ModelPublished
 from schemas.catalog import AUTH_GATEWAY
@@ -57,10 +60,11 @@ class HotSwapper:
         objects: ObjectStore,
         producer: EventProducer,
         reembedder: ReEmbedder,
-        settings: ModelsSettings,
+        settings: ModelsSection,
         trust: TrustedKeys,
         instance_id: str,
         defaults: ActiveModels,
+        follow_registry: bool,
     ) -> None:
         self.registry = registry
         self.objects = objects
@@ -69,6 +73,7 @@ class HotSwapper:
         self.settings = settings
         self.trust = trust
         self.instance_id = instance_id
+        self.follow_registry = follow_registry
         self.watch = RollbackWatch(settings, self._auto_rollback)
         # The packaged models with the operating points ``kibalock eval`` fitted for them.
         self._defaults = defaults
@@ -93,6 +98,9 @@ class HotSwapper:
 
     async def start(self) -> None:
         """Serve the registry's active versions, or the offline defaults where there are none."""
+        if not self.follow_registry:
+            log.info("not following the registry", versions=self._active.versions())
+            return
         for name in SLOTS:
             await self.converge(name)
         log.info("models loaded", versions=self._active.versions())
@@ -100,6 +108,9 @@ class HotSwapper:
     # -- a new version ---------------------------------------------------------------------
 
     async def handle_published(self, event: ModelPublished) -> None:
+        if not self.follow_registry:
+            log.info("not following the registry", model=event.model, ignored=event.model_version)
+            return
         async with self._lock:
             await self._consider(event)
 
@@ -235,6 +246,8 @@ class HotSwapper:
 
     async def converge(self, name: str) -> None:
         """Serve the version the registry says is active, if this instance does not already."""
+        if not self.follow_registry:
+            return
         async with self._lock:
             record = await self.registry.active(name)
             wanted = record.version if record else OFFLINE_VERSION

@@ -16,8 +16,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from core.logging import get_logger
-from core.registry import SLOTS, ModelsSettings
+from core.registry import SLOTS
 from core.registry.watch import ScoreHistory, SwapWatch
+from core.settings import ModelsSection
 from schemas import AuthDecision
 
 log = get_logger(__name__)
@@ -40,7 +41,7 @@ def genuine_score(decision: AuthDecision, modality: str) -> float | None:
 
 
 class RollbackWatch:
-    def __init__(self, settings: ModelsSettings, rollback: Rollback) -> None:
+    def __init__(self, settings: ModelsSection, rollback: Rollback) -> None:
         self._settings = settings
         self._rollback = rollback
         self._watches: dict[str, SwapWatch] = {}

@@ -41,7 +41,7 @@ class _HttpServer(uvicorn.Server):
 
 async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
     """Topics, producer, engines (loaded in a thread: seconds of work) and the gateway state."""
-    options = settings.kibalock
+    options = settings.gateway
     await ensure_topics(settings)
     producer = EventProducer(settings, producer_name=AUTH_GATEWAY)
     await producer.start()
@@ -62,7 +62,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 
     holder: dict[str, Gateway] = {}
     app = create_app(lambda: holder.get("gateway"))
-    options = settings.kibalock
+    options = settings.gateway
     server = _HttpServer(
         uvicorn.Config(app, host=options.http_host, port=options.http_port, log_config=None)
     )

@@ -36,7 +36,6 @@ from core.registry import (
     OFFLINE_VERSION,
     SLOTS,
     ModelRegistry,
-    ModelsSettings,
     describe,
     load_adapter,
     seed_canary,
@@ -55,18 +54,8 @@ def run(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     return asyncio.run(_bench(settings, rounds=rounds, users=users))
 
 
-def _namespaced(settings: Settings, tag: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "kafka": settings.kafka.model_copy(update={"topic_prefix": f"bm{tag}."}),
-            "s3": settings.s3.model_copy(update={"bucket_prefix": f"bm{tag}-"}),
-            "mongo": settings.mongo.model_copy(update={"database": f"bm_{tag}"}),
-        }
-    )
-
-
 async def _bench(base: Settings, *, rounds: int, users: int) -> dict[str, Any]:
-    settings = _namespaced(base, uuid.uuid4().hex[:8])
+    settings = base.namespaced(f"bm{uuid.uuid4().hex[:8]}")
     await ensure_topics(settings)
     objects = ObjectStore(settings)
     await objects.ensure_buckets()
@@ -85,9 +74,10 @@ async def _bench(base: Settings, *, rounds: int, users: int) -> dict[str, Any]:
             objects=objects,
             producer=producer,
             reembedder=ReEmbedder(db, templates, objects, None, batch=256),
-            settings=ModelsSettings(),
+            settings=settings.models,
             trust=TrustedKeys.parse(public),
             instance_id="bench",
+            follow_registry=True,
         )
         latencies = await _publish_to_activate(settings, swapper, signer, producer, rounds)
         reembed = await _reembed(db, templates, swapper, users)

@@ -37,7 +37,6 @@ from bench.cli import BenchOptions
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from schemas import Event
-from stream_processors.config import ProcessorSettings
 from stream_processors.runner import Scrape, WorkerProcess, free_port
 from stream_processors.synthetic import traffic
 
@@ -55,10 +54,7 @@ def run(settings: Settings, options: BenchOptions) -> dict[str, Any]:
 
 async def _bench(base: Settings, options: BenchOptions) -> dict[str, Any]:
     n, runs = (4_000, 1) if options.quick else (20_000, 3)
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    settings = base.model_copy(
-        update={"kafka": base.kafka.model_copy(update={"topic_prefix": prefix})}
-    )
+    settings = base.namespaced(f"bench{uuid.uuid4().hex[:8]}")
     await ensure_topics(settings)
     try:
         publish_s = await _publish(settings, n)
@@ -67,7 +63,7 @@ async def _bench(base: Settings, options: BenchOptions) -> dict[str, Any]:
             for i in range(runs):
                 results.append(await _one_run(settings, n, Path(tmp) / f"worker-{i}.log", i))
     finally:
-        await _drop_namespace(settings, prefix)
+        await _drop_namespace(settings)
 
     def median(name: str) -> float:
         return round(float(statistics.median(r[name] for r in results)), 1)
@@ -99,13 +95,15 @@ async def _publish(settings: Settings, n: int) -> float:
 
 
 async def _one_run(settings: Settings, n: int, log: Path, index: int) -> dict[str, Any]:
-    cfg = ProcessorSettings(
-        app_id=f"bench-{index}-{uuid.uuid4().hex[:6]}",
-        http_port=free_port(),
-        # Once the backlog is read, the inputs go idle quickly and the last windows close.
-        source_idle_wall_s=_IDLE_S,
+    processors = settings.processors.model_copy(
+        update={
+            "app_id": f"bench-{index}-{uuid.uuid4().hex[:6]}",
+            "http_port": free_port(),
+            # Once the backlog is read, the inputs go idle quickly and the last windows close.
+            "source_idle_wall_s": _IDLE_S,
+        }
     )
-    worker = WorkerProcess(settings, cfg, log)
+    worker = WorkerProcess(settings.model_copy(update={"processors": processors}), log)
     worker.start()
     ingested: list[tuple[float, float]] = []
     through: list[tuple[float, float]] = []
@@ -192,12 +190,12 @@ def _histogram_median_ms(scrape: Scrape, stage: str) -> float | None:
     return None
 
 
-async def _drop_namespace(settings: Settings, prefix: str) -> None:
+async def _drop_namespace(settings: Settings) -> None:
     """Deletes the benchmark's topics (its data is of no use afterwards)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
     await admin.start()
     try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
         if mine:
             await admin.delete_topics(mine)
     finally:

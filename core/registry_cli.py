@@ -111,9 +111,9 @@ def publish_command(
 ) -> None:
     """Sign a model, upload it with its manifest, register it and announce it to the gateways.
 
-    Needs the publisher's signing key (KIBALOCK_MODELS__SIGNING_KEY or _FILE). The model is
-    checked first the way the gateways will check it (loads, fits its catalog entry, carries
-    its own operating point): a model they would refuse is refused here.
+    Needs the publisher's signing key (KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY or _FILE). The
+    model is checked first the way the gateways will check it (loads, fits its catalog entry,
+    carries its own operating point): a model they would refuse is refused here.
     """
     from core.registry import ModelRejected, describe
 
@@ -150,12 +150,13 @@ def sign_command(
 
     Run it where the publisher's signing key lives; gateways never hold it.
     """
-    from core.registry import ModelsSettings, sign_candidate
+    from core.registry import sign_candidate
 
-    signer = ModelsSettings().signer()
+    settings = _settings()
+    signer = settings.models.publisher.signer()
     event = _published(
         sign_candidate(
-            _settings(),
+            settings,
             name,
             version,
             _operating_point(operating_point),
@@ -202,9 +203,10 @@ def _metric(text: str) -> tuple[str, float]:
 
 
 async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
-    from core.registry import ModelsSettings, publish
+    from core.registry import publish
 
-    return await publish(_settings(), data, manifest, ModelsSettings().signer(), by=PRODUCER)
+    settings = _settings()
+    return await publish(settings, data, manifest, settings.models.publisher.signer(), by=PRODUCER)
 
 
 def rollback_command(
@@ -266,14 +268,17 @@ def keygen_command(
 
     private, public = generate_keypair()
     if out is None:
-        typer.echo(f"KIBALOCK_MODELS__SIGNING_KEY={private}")
-        typer.echo(f"KIBALOCK_MODELS__TRUSTED_KEYS={public}")
+        typer.echo(f"KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY={private}")
+        typer.echo(f"KIBALOCK_MODELS__TRUST__PUBLIC_KEYS={public}")
         return
     key = out.with_suffix(".key")
     key.touch(mode=0o600, exist_ok=False)
     key.write_text(private + "\n")
     out.with_suffix(".pub").write_text(public + "\n")
-    typer.echo(f"wrote {key} (KIBALOCK_MODELS__SIGNING_KEY_FILE) and {out.with_suffix('.pub')}")
+    typer.echo(
+        f"wrote {key} (KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY_FILE) and "
+        f"{out.with_suffix('.pub')} (KIBALOCK_MODELS__TRUST__PUBLIC_KEYS_FILE)"
+    )
 
 
 def canary_command(
@@ -285,13 +290,13 @@ def canary_command(
     from core.biometrics.face import BASE_VERSION, FaceEngine
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
-    from core.registry import ModelsSettings
     from core.registry.golden import golden_faces, golden_voices, seed_golden
 
-    signer = ModelsSettings().signer()
+    settings = _settings()
+    signer = settings.models.publisher.signer()
 
     async def seed() -> dict[str, int]:
-        objects = ObjectStore(_settings())
+        objects = ObjectStore(settings)
         await objects.ensure_buckets()
         face, voice = FaceEngine(), VoiceEngine()
         counts = {}

@@ -7,7 +7,7 @@
 - Docker Compose v2, as a docker CLI plugin (``devstack/compose``), only to validate
   ``docker-compose.yml`` on hosts whose docker client lacks the plugin.
 
-Everything lands under ``~/.cache/kibalock`` (``shared.cache_dir``) with its version in the
+Everything lands under ``~/.cache/kibalock`` (``cache_dir``) with its version in the
 path, so a second ``stack up`` finds it and builds nothing.
 """
 
@@ -65,7 +65,7 @@ def _run(argv: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = 
 
 def kafka_libs(settings: Settings) -> Path:
     """Directory of the Kafka broker's jars (classpath ``libs/*``)."""
-    cache = settings.shared.cache_dir
+    cache = settings.cache_dir
     version = settings.stack.kafka_version
     libs = cache / "kafka" / version / "libs"
     if (libs / f"kafka_2.13-{version}.jar").is_file():
@@ -99,7 +99,7 @@ def _go_env(cache: Path) -> dict[str, str]:
 
 
 def ferretdb_binary(settings: Settings) -> Path:
-    cache = settings.shared.cache_dir
+    cache = settings.cache_dir
     binary = cache / "bin" / f"ferretdb-{FERRETDB_VERSION}"
     if binary.is_file():
         return binary
@@ -115,7 +115,7 @@ def ferretdb_binary(settings: Settings) -> Path:
 
 
 def versitygw_binary(settings: Settings) -> Path:
-    cache = settings.shared.cache_dir
+    cache = settings.cache_dir
     binary = cache / "bin" / f"versitygw-{VERSITYGW_VERSION}"
     if binary.is_file():
         return binary
@@ -142,7 +142,7 @@ def versitygw_binary(settings: Settings) -> Path:
 
 def compose_plugin_dir(settings: Settings) -> Path:
     """A ``DOCKER_CONFIG`` directory whose ``cli-plugins`` holds ``docker-compose``."""
-    cache = settings.shared.cache_dir
+    cache = settings.cache_dir
     config_dir = cache / "docker" / COMPOSE_VERSION
     binary = config_dir / "cli-plugins" / "docker-compose"
     if binary.is_file():

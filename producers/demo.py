@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -51,16 +52,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def demo_settings(base: Settings) -> Settings:
-    return base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{NAMESPACE}."}),
-            "s3": base.s3.model_copy(update={"bucket_prefix": f"{NAMESPACE}-"}),
-            "mongo": base.mongo.model_copy(update={"database": f"kibalock_{NAMESPACE}"}),
-        }
-    )
-
-
 async def _reset(settings: Settings) -> None:
     """A fresh demo every run: last run's media would otherwise be flagged as replays."""
     client = docstore.client(settings)
@@ -76,16 +67,17 @@ async def _reset(settings: Settings) -> None:
 def _start_gateway(
     settings: Settings, key_file: Path, api_key: str, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
+    gateway = settings.gateway.model_copy(
+        update={
+            "template_key_file": key_file,
+            "api_key": SecretStr(api_key),
+            "http_port": port,
+            "consumer_group": f"auth-gateway-{NAMESPACE}",
+        }
+    )
     env = {
         **os.environ,
-        "KIBALOCK_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "KIBALOCK_S3__BUCKET_PREFIX": settings.s3.bucket_prefix,
-        "KIBALOCK_MONGO__DATABASE": settings.mongo.database,
-        "KIBALOCK_KIBALOCK__TEMPLATE_KEY_FILE": str(key_file),
-        "KIBALOCK_KIBALOCK__API_KEY": api_key,
-        "KIBALOCK_KIBALOCK__HTTP_PORT": str(port),
-        "KIBALOCK_KIBALOCK__CONSUMER_GROUP": f"auth-gateway-{NAMESPACE}",
-        "KIBALOCK_LOG_JSON": "true",
+        **settings.model_copy(update={"gateway": gateway, "log_json": True}).to_env(),
     }
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -166,7 +158,7 @@ def _report(sent: list[Sent], decisions: dict[str, AuthDecision]) -> int:
 
 
 async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
-    settings = demo_settings(base)
+    settings = base.namespaced(NAMESPACE)
     with console.status("resetting the demo namespace"):
         await _reset(settings)
     port = _free_port()

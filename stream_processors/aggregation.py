@@ -35,8 +35,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.settings import ProcessorsSection
 from schemas import WindowKind
-from stream_processors.config import ProcessorSettings
 from stream_processors.observations import Fact, SourceIdle, series_of
 from stream_processors.windows import PaneAccumulator, epoch, pane_start, window_ends
 
@@ -102,7 +102,7 @@ class _Source:
 class Aggregator:
     def __init__(
         self,
-        cfg: ProcessorSettings,
+        cfg: ProcessorsSection,
         panes: PaneStore,
         clock: ClockState,
         expected_sources: Iterable[str] = (),

@@ -26,7 +26,6 @@ from core.settings import Settings
 from schemas import TOPICS
 from stream_processors import join, lockouts, triggers
 from stream_processors.aggregation import ClockState
-from stream_processors.config import ProcessorSettings
 from stream_processors.ingest_stage import IngestStage
 from stream_processors.metrics_stage import OBSERVED, MetricsStage
 from stream_processors.outputs import Outputs
@@ -48,9 +47,9 @@ _TICK_S = 1.0
 
 
 class ProcessorApp:
-    def __init__(self, settings: Settings, cfg: ProcessorSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cfg = cfg
+        self.cfg = cfg = settings.processors
         self.app_id = f"{settings.kafka.topic_prefix}{cfg.app_id}"
         self.telemetry = Telemetry()
         self.liveness = Liveness()

@@ -15,15 +15,16 @@ def processors_command(
 ) -> None:
     """Run the stream processors (metrics, retrain triggers, lockouts) until SIGTERM/SIGINT.
 
-    Configured by KIBALOCK_PROCESSORS__* (window sizes, thresholds, cool-down, lockout policy)
-    and the usual KIBALOCK_KAFKA__* settings; every topic is under KIBALOCK_KAFKA__TOPIC_PREFIX.
+    Configured by the processors section (KIBALOCK_PROCESSORS__* or the config file: window
+    sizes, thresholds, cool-down, lockout policy) and the kafka section; every topic is under
+    KIBALOCK_KAFKA__TOPIC_PREFIX.
     """
     # Lazy: faust and its dependencies load only when the worker runs.
     from core.settings import get_settings
-    from stream_processors.config import ProcessorSettings
     from stream_processors.worker import run_worker
 
-    cfg = ProcessorSettings()
+    settings = get_settings()
     if port is not None:
-        cfg = cfg.model_copy(update={"http_port": port})
-    run_worker(get_settings(), cfg)
+        processors = settings.processors.model_copy(update={"http_port": port})
+        settings = settings.model_copy(update={"processors": processors})
+    run_worker(settings)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from core.logging import get_logger
+from core.settings import ProcessorsSection
 from schemas import (
     AuthDecision,
     AuthFeedback,
@@ -22,7 +23,6 @@ from schemas import (
     decode,
 )
 from stream_processors import join, lockouts, triggers
-from stream_processors.config import ProcessorSettings
 from stream_processors.idleness import IdleTracker
 from stream_processors.observations import QualityObserved
 from stream_processors.outputs import Outputs, record_headers
@@ -35,7 +35,7 @@ log = get_logger(__name__)
 class IngestStage:
     def __init__(
         self,
-        cfg: ProcessorSettings,
+        cfg: ProcessorsSection,
         *,
         prefix: str,
         joins: ModelTable[join.JoinEntry],

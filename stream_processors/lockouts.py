@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.settings import ProcessorsSection
 from schemas import AuthDecision, DecisionReason, LockAction, LockoutEvent, Outcome
-from stream_processors.config import ProcessorSettings
 from stream_processors.windows import EVENT_NAMESPACE
 
 
@@ -46,7 +46,7 @@ class LockState(BaseModel):
 
 
 def on_decision(
-    state: LockState, decision: AuthDecision, cfg: ProcessorSettings
+    state: LockState, decision: AuthDecision, cfg: ProcessorsSection
 ) -> tuple[LockState, LockoutEvent | None]:
     """The state after the decision and, if it locks the user, the lock to publish."""
     at = decision.decided_at
@@ -99,7 +99,7 @@ def on_decision(
     return state, lock
 
 
-def on_lockout_event(state: LockState, event: LockoutEvent, cfg: ProcessorSettings) -> LockState:
+def on_lockout_event(state: LockState, event: LockoutEvent, cfg: ProcessorsSection) -> LockState:
     """Applies a lock or unlock published by someone else (an admin, the API)."""
     if event.requested_by == cfg.producer_id:
         return state

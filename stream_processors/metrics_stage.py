@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.logging import get_logger
+from core.settings import ProcessorsSection
 from schemas import TOPICS, MetricDimension, MetricWindow, RetrainTrigger
 from schemas.model_catalog import MODEL_CATALOG, ModelRef
 from stream_processors import triggers
 from stream_processors.aggregation import Aggregator, ClockState, CloseBatch
-from stream_processors.config import ProcessorSettings
 from stream_processors.join import Source
 from stream_processors.observations import OBSERVATION, SourceIdle, parse_series
 from stream_processors.outputs import Outputs
@@ -37,7 +37,7 @@ BATCH_WAIT_S = 0.05
 class MetricsStage:
     def __init__(
         self,
-        cfg: ProcessorSettings,
+        cfg: ProcessorsSection,
         *,
         logical_topic: str,
         panes: ModelTable[PaneAccumulator],

@@ -20,7 +20,6 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import Settings
-from stream_processors.config import ProcessorSettings
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,20 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def worker_env(settings: Settings, cfg: ProcessorSettings) -> dict[str, str]:
-    """The environment that makes a child worker use these settings."""
-    env = {
-        "KIBALOCK_KAFKA__BOOTSTRAP": settings.kafka.bootstrap,
-        "KIBALOCK_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "KIBALOCK_KAFKA__REPLICATION_FACTOR": str(settings.kafka.replication_factor),
-        "KIBALOCK_LOG_LEVEL": settings.log_level,
-        "KIBALOCK_LOG_JSON": "true",
-    }
-    for name, value in cfg.model_dump(mode="json").items():
-        env[f"KIBALOCK_PROCESSORS__{name.upper()}"] = str(value)
-    return env
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +46,11 @@ class Scrape:
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, cfg: ProcessorSettings, log_path: Path) -> None:
-        self.cfg = cfg
-        self.env = {**os.environ, **worker_env(settings, cfg)}
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        # A log file, not a terminal: one JSON record a line.
+        self.env = {**os.environ, **settings.model_copy(update={"log_json": True}).to_env()}
         self.log_path = log_path
-        self.url = f"http://{cfg.http_host}:{cfg.http_port}"
+        self.url = f"http://{settings.processors.http_host}:{settings.processors.http_port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 

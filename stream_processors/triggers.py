@@ -33,9 +33,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.settings import ProcessorsSection
 from schemas import RetrainReason, RetrainTrigger, TrainingSampleCaptured
 from schemas.model_catalog import ModelRef
-from stream_processors.config import ProcessorSettings
 from stream_processors.outcomes import rate
 from stream_processors.windows import EVENT_NAMESPACE, PaneAccumulator, bounded_identifier, utc
 
@@ -65,7 +65,7 @@ class Firing:
 
 
 def read_window(
-    watch: ModelWatch, version: str, acc: PaneAccumulator, end: int, cfg: ProcessorSettings
+    watch: ModelWatch, version: str, acc: PaneAccumulator, end: int, cfg: ProcessorsSection
 ) -> bool:
     """Feeds one closed window to the watch (mutated); True if the model fires now."""
     accuracy = acc.accuracy
@@ -91,7 +91,7 @@ def read_window(
 
 
 def accuracy_trigger(
-    firings: list[Firing], end: int, size_s: int, cfg: ProcessorSettings
+    firings: list[Firing], end: int, size_s: int, cfg: ProcessorsSection
 ) -> RetrainTrigger:
     """One trigger for every model that fired at this window end."""
     ranked = sorted(firings, key=lambda f: (f.acc.accuracy or 0.0, f.model))
@@ -146,7 +146,7 @@ class SampleCount(BaseModel):
 
 
 def count_sample(
-    state: SampleCount, sample: TrainingSampleCaptured, cfg: ProcessorSettings
+    state: SampleCount, sample: TrainingSampleCaptured, cfg: ProcessorsSection
 ) -> tuple[SampleCount, RetrainTrigger | None]:
     """The new state and, at the threshold, the user's personalisation trigger."""
     if state.triggered or sample.voice is None or sample.sample_id in state.sample_ids:
@@ -160,7 +160,7 @@ def count_sample(
 
 
 def personal_trigger(
-    user_id: str, samples: int, at: datetime, cfg: ProcessorSettings
+    user_id: str, samples: int, at: datetime, cfg: ProcessorsSection
 ) -> RetrainTrigger:
     trigger_id = bounded_identifier(f"personal-{cfg.personal_model}-{user_id}")
     return RetrainTrigger(

@@ -11,13 +11,12 @@ from core.bus import ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
 from stream_processors.app import ProcessorApp
-from stream_processors.config import ProcessorSettings
 from stream_processors.health import HealthServer
 
 log = get_logger(__name__)
 
 
-def run_worker(settings: Settings, cfg: ProcessorSettings) -> None:
+def run_worker(settings: Settings) -> None:
     configure_logging()
     # The catalog topics must exist before faust subscribes (auto-creation is off); faust
     # itself creates its internal and changelog topics.
@@ -26,7 +25,8 @@ def run_worker(settings: Settings, cfg: ProcessorSettings) -> None:
         log.info("created topics", topics=created)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    processor = ProcessorApp(settings, cfg)
+    processor = ProcessorApp(settings)
+    cfg = settings.processors
     worker = faust.Worker(
         processor.app,
         HealthServer(processor, cfg.http_host, cfg.http_port),

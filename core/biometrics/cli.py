@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from core.biometrics.evaluation import EvalReport
 
 models_app = typer.Typer(
-    help="Offline model weights: put them in the model dir (KIBALOCK_SHARED__MODELS_DIR).",
+    help="Offline model weights: put them in the model dir (KIBALOCK_MODELS__FILES_DIR).",
     no_args_is_help=True,
 )
 

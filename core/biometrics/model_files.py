@@ -24,8 +24,8 @@ class MissingModelError(RuntimeError):
 
 
 def models_dir() -> Path:
-    """The configured model directory (``KIBALOCK_SHARED__MODELS_DIR``), created on demand."""
-    path = get_settings().shared.models.expanduser()
+    """The configured model directory (``KIBALOCK_MODELS__FILES_DIR``), created on demand."""
+    path = get_settings().model_files_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 

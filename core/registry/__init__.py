@@ -7,7 +7,6 @@
 - :mod:`core.registry.active`: the snapshot of the versions serving now;
 - :mod:`core.registry.canary`: golden pairs that a candidate must separate as well as the
   active version;
-- :mod:`core.registry.settings`: ``KIBALOCK_MODELS__*`` (keys, tolerances, watch window).
 """
 
 from core.registry.active import ActiveModels
@@ -25,7 +24,6 @@ from core.registry.onnx_model import (
     slot_of,
 )
 from core.registry.publish import check_publishable, publish, sign_candidate, store_candidate
-from core.registry.settings import ModelsSettings, SigningKeyMissing
 from core.registry.store import (
     ModelRecord,
     ModelRegistry,
@@ -34,6 +32,7 @@ from core.registry.store import (
     VersionExists,
 )
 from core.registry.verify import VerifiedArtifact, fetch_verified
+from core.settings import SigningKeyMissing
 
 __all__ = [
     "OFFLINE_VERSION",
@@ -46,7 +45,6 @@ __all__ = [
     "ModelRegistry",
     "ModelRejected",
     "ModelStatus",
-    "ModelsSettings",
     "NothingToRollBack",
     "SigningKeyMissing",
     "VerifiedArtifact",

@@ -14,7 +14,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
-from core.registry.settings import ModelsSettings
+from core.settings import ModelsSection
 
 BASELINE_SIZE = 200
 
@@ -45,7 +45,7 @@ class SwapWatch:
     previous: str
     baseline: float | None
     started_at: float
-    settings: ModelsSettings
+    settings: ModelsSection
     decisions: int = 0
     errors: int = 0
     genuine: list[float] = field(default_factory=list)

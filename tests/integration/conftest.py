@@ -39,15 +39,8 @@ def base_settings() -> Iterator[Settings]:
 
 
 def namespaced(base: Settings, letter: str) -> Settings:
-    """``base`` with its own topic prefix, bucket prefix and database."""
-    tag = letter + uuid.uuid4().hex[:10]
-    return base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
-            "s3": base.s3.model_copy(update={"bucket_prefix": f"{tag}-"}),
-            "mongo": base.mongo.model_copy(update={"database": tag}),
-        }
-    )
+    """``base`` in a namespace of its own, tagged ``letter`` and a random suffix."""
+    return base.namespaced(letter + uuid.uuid4().hex[:10])
 
 
 def with_gateway_keys(settings: Settings, api_key: str, **options: object) -> Settings:
@@ -57,7 +50,7 @@ def with_gateway_keys(settings: Settings, api_key: str, **options: object) -> Se
         "api_key": SecretStr(api_key),
         **options,
     }
-    return settings.model_copy(update={"kibalock": settings.kibalock.model_copy(update=update)})
+    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update=update)})
 
 
 @pytest.fixture(scope="session")

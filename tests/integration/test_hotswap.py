@@ -22,9 +22,9 @@ from auth_gateway.gateway import Gateway
 from core.biometrics.face import BASE_VERSION
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
-from core.registry import ModelsSettings, ModelStatus, load_canary
+from core.registry import ModelStatus, load_canary
 from core.registry.golden import golden_faces, seed_golden
-from core.settings import Settings
+from core.settings import ModelsSection, Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
 from schemas.enums import Outcome
@@ -44,28 +44,26 @@ def hs_settings(base_settings: Settings) -> Settings:
     return with_gateway_keys(namespaced(base_settings, "h"), API_KEY)
 
 
-def _models(**update: object) -> ModelsSettings:
-    fields: dict[str, object] = {
-        "trusted_keys": PUBLIC,
-        "watch_window_s": 300.0,
-        "watch_min_decisions": 3,
-        "sync_interval_s": 1.0,
-    }
-    fields.update(update)
-    return ModelsSettings.model_validate(fields)
+def _instance(settings: Settings, name: str) -> Settings:
+    """One gateway instance: it trusts the test key and watches swaps on a short scale."""
+    models = ModelsSection.model_validate(
+        {
+            "trust": {"public_keys": PUBLIC},
+            "watch_window_s": 300.0,
+            "watch_min_decisions": 3,
+            "sync_interval_s": 1.0,
+            "instance_id": name,
+        }
+    )
+    return settings.model_copy(update={"models": models})
 
 
 async def _gateway(
-    settings: Settings, analyser: Analyser, name: str, **models: object
+    settings: Settings, analyser: Analyser, name: str
 ) -> tuple[Gateway, EventProducer]:
     producer = EventProducer(settings, producer_name=f"gw-{name}")
     await producer.start()
-    gw = Gateway(
-        settings,
-        analyser=analyser,
-        producer=producer,
-        models=_models(instance_id=name, **models),
-    )
+    gw = Gateway(_instance(settings, name), analyser=analyser, producer=producer)
     await gw.prepare()
     return gw, producer
 

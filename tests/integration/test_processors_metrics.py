@@ -35,7 +35,7 @@ from tests.integration.test_processors_support import (
     read_events,
     running_worker,
     wait_caught_up,
-    worker_config,
+    worker_settings,
 )
 
 pytestmark = pytest.mark.integration
@@ -214,7 +214,7 @@ async def test_scripted_stream_yields_the_expected_windows(
 ) -> None:
     start = base_time()
     attempts = script(start)
-    cfg = worker_config(app_id=f"metrics-{uuid.uuid4().hex[:6]}")
+    settings = worker_settings(topics, app_id=f"metrics-{uuid.uuid4().hex[:6]}")
     firsts: list[Event] = []
     thens: list[Event] = []
     for a in attempts:
@@ -224,10 +224,10 @@ async def test_scripted_stream_yields_the_expected_windows(
     # A gateway publishes as it decides: in event-time order (within the allowed lateness).
     thens.sort(key=event_time)
 
-    async with running_worker(topics, cfg, tmp_path):
+    async with running_worker(settings, tmp_path):
         # Feedback that arrives before its decision, then everything else, then two bad records.
         await publish_all(producer, firsts)
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         await publish_all(producer, thens)
         garbage = b"\x00\xffnot json"
         wrong_version = json.loads(encode(thens[0]).value)
@@ -236,11 +236,11 @@ async def test_scripted_stream_yields_the_expected_windows(
         await producer.publish_raw(
             "auth.decisions", json.dumps(wrong_version).encode(), key=b"user-1"
         )
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         flush_at = start + timedelta(minutes=20)
-        await flush(producer, topics, cfg, flush_at)
+        await flush(producer, settings, flush_at)
 
-        last_end = flush_at - timedelta(seconds=cfg.allowed_lateness_s)
+        last_end = flush_at - timedelta(seconds=settings.processors.allowed_lateness_s)
         want = expected_windows(attempts, last_end)
         got_events = await read_events(topics, "metrics", at_least=len(want))
 
@@ -300,7 +300,7 @@ async def test_scripted_stream_yields_the_expected_windows(
     assert all(isinstance(letter, DeadLetter) for letter in letters)
     assert sorted(letter.error_reason for letter in letters) == ["malformed", "unknown_version"]  # type: ignore[attr-defined]
     assert {letter.consumer_group for letter in letters} == {  # type: ignore[attr-defined]
-        f"{topics.kafka.topic_prefix}{cfg.app_id}"
+        f"{topics.kafka.topic_prefix}{settings.processors.app_id}"
     }
 
     # Faust declared its internal and changelog topics itself, under the namespace.
@@ -310,5 +310,5 @@ async def test_scripted_stream_yields_the_expected_windows(
         names = set(await admin.list_topics())
     finally:
         await admin.close()
-    app = f"{topics.kafka.topic_prefix}{cfg.app_id}"
+    app = f"{topics.kafka.topic_prefix}{settings.processors.app_id}"
     assert {f"{app}-observations", f"{app}-panes-changelog", f"{app}-joins-changelog"} <= names

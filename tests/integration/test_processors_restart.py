@@ -30,7 +30,7 @@ from tests.integration.test_processors_support import (
     read_events,
     user_on,
     wait_caught_up,
-    worker_config,
+    worker_settings,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,8 +39,10 @@ pytestmark = pytest.mark.integration
 async def test_a_killed_worker_resumes_its_counts(
     topics: Settings, producer: EventProducer, tmp_path: Path
 ) -> None:
-    cfg = worker_config(app_id=f"restart-{uuid.uuid4().hex[:6]}", lock_duration_s=600)
-    group = f"{topics.kafka.topic_prefix}{cfg.app_id}"
+    settings = worker_settings(
+        topics, app_id=f"restart-{uuid.uuid4().hex[:6]}", lock_duration_s=600
+    )
+    group = f"{topics.kafka.topic_prefix}{settings.processors.app_id}"
     start = base_time()
     mallory = user_on(2, "mallory")
     attempts = [
@@ -72,14 +74,14 @@ async def test_a_killed_worker_resumes_its_counts(
     part2b = [e for e in events if event_time(e) >= cut2]
     assert part1 and part2a and part2b
 
-    first = WorkerProcess(topics, cfg, tmp_path / "worker-1.log")
+    first = WorkerProcess(settings, tmp_path / "worker-1.log")
     first.start()
     try:
         await first.wait_healthy()
         await publish_all(producer, part1)
         # Part 1 is committed, by both stages: it will not be read again, its counts live in
         # the changelogs only.
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
 
         async def stage2_committed() -> bool:
             return await committed_through(topics, group, {f"{group}-observations": 1})
@@ -94,15 +96,15 @@ async def test_a_killed_worker_resumes_its_counts(
     finally:
         first.kill()
 
-    second = WorkerProcess(topics, cfg, tmp_path / "worker-2.log")
+    second = WorkerProcess(settings, tmp_path / "worker-2.log")
     second.start()
     try:
         await second.wait_healthy()
         await publish_all(producer, part2b)
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         flush_at = start + timedelta(minutes=20)
-        await flush(producer, topics, cfg, flush_at)
-        last_end = flush_at - timedelta(seconds=cfg.allowed_lateness_s)
+        await flush(producer, settings, flush_at)
+        last_end = flush_at - timedelta(seconds=settings.processors.allowed_lateness_s)
         want = expected_windows(attempts, last_end)
         metrics = await read_events(topics, "metrics", at_least=len(want))
         lockouts = await read_events(topics, "security.lockouts", at_least=1)

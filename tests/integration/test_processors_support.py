@@ -20,10 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from core.bus import EventProducer, topic_name
-from core.settings import Settings
+from core.settings import ProcessorsSection, Settings
 from schemas import TOPICS, Event, FeedbackLabel, Outcome, decode
 from stream_processors.app import INPUTS
-from stream_processors.config import ProcessorSettings
 from stream_processors.runner import Scrape, WorkerProcess, free_port
 from stream_processors.synthetic import decision, feedback, quality
 from tests.integration.kafka_reader import read_topic
@@ -37,7 +36,8 @@ def base_time() -> datetime:
     return now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
 
 
-def worker_config(**overrides: object) -> ProcessorSettings:
+def worker_settings(settings: Settings, **overrides: object) -> Settings:
+    """``settings`` with the processors section a test worker runs with."""
     values: dict[str, object] = {
         "http_port": free_port(),
         "source_idle_wall_s": 3600.0,
@@ -46,7 +46,7 @@ def worker_config(**overrides: object) -> ProcessorSettings:
         "sweep_interval_wall_s": 1.0,
     }
     values.update(overrides)
-    return ProcessorSettings.model_validate(values)
+    return settings.model_copy(update={"processors": ProcessorsSection.model_validate(values)})
 
 
 def partition_of(key: str) -> int:
@@ -88,14 +88,12 @@ async def handled(worker: WorkerProcess) -> float:
     return scrape.total("kibalock_processor_records_total")
 
 
-async def wait_caught_up(
-    settings: Settings, cfg: ProcessorSettings, timeout_s: float = 90.0
-) -> None:
+async def wait_caught_up(settings: Settings, timeout_s: float = 90.0) -> None:
     """Until the worker has handled and committed every input record published so far.
 
     Committed offsets, not counters: after a restart the worker handles replayed records again.
     """
-    group = f"{settings.kafka.topic_prefix}{cfg.app_id}"
+    group = f"{settings.kafka.topic_prefix}{settings.processors.app_id}"
     inputs = {topic_name(settings, t): TOPICS[t].partitions for t in INPUTS}
 
     async def done() -> bool:
@@ -104,9 +102,7 @@ async def wait_caught_up(
     await eventually(done, "the worker to catch up", timeout_s)
 
 
-async def flush(
-    producer: EventProducer, settings: Settings, cfg: ProcessorSettings, at: datetime
-) -> None:
+async def flush(producer: EventProducer, settings: Settings, at: datetime) -> None:
     """Moves every input partition's event time to ``at`` so earlier windows close.
 
     Decisions and quality reports first, then (once handled) the feedback that completes them:
@@ -118,7 +114,7 @@ async def flush(
         firsts.append(decision(f"flush-{user}", user, at, Outcome.ACCEPT))
         firsts.append(quality(f"flush-{user}", user, at, face=0.5, voice=0.5))
     await publish_all(producer, firsts)
-    await wait_caught_up(settings, cfg)
+    await wait_caught_up(settings)
     await publish_all(
         producer, [feedback(f"flush-{u}", u, at, FeedbackLabel.GENUINE) for u in users]
     )
@@ -156,10 +152,8 @@ async def committed_through(settings: Settings, group: str, topics: dict[str, in
 
 
 @asynccontextmanager
-async def running_worker(
-    settings: Settings, cfg: ProcessorSettings, log_dir: Path
-) -> AsyncIterator[WorkerProcess]:
-    worker = WorkerProcess(settings, cfg, log_dir / "worker.log")
+async def running_worker(settings: Settings, log_dir: Path) -> AsyncIterator[WorkerProcess]:
+    worker = WorkerProcess(settings, log_dir / "worker.log")
     worker.start()
     try:
         await worker.wait_healthy(timeout_s=90)

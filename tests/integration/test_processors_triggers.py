@@ -28,7 +28,7 @@ from tests.integration.test_processors_support import (
     running_worker,
     user_on,
     wait_caught_up,
-    worker_config,
+    worker_settings,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,8 @@ async def test_one_trigger_per_incident_and_a_second_after_the_cool_down(
     topics: Settings, producer: EventProducer, tmp_path: Path
 ) -> None:
     # Default windows (hopping 5 min every minute) and threshold 0.90; recovery at 0.93.
-    cfg = worker_config(
+    settings = worker_settings(
+        topics,
         app_id=f"triggers-{uuid.uuid4().hex[:6]}",
         min_labelled=20,
         trigger_cooldown_s=20 * 60,
@@ -64,10 +65,10 @@ async def test_one_trigger_per_incident_and_a_second_after_the_cool_down(
     start = base_time()
     accuracy = [1.0] * 10 + [0.5] * 5 + [1.0] * 10 + [0.5] * 15  # minutes 0..39
     events = [e for m, acc in enumerate(accuracy) for e in minute_of_attempts(start, m, acc)]
-    async with running_worker(topics, cfg, tmp_path):
+    async with running_worker(settings, tmp_path):
         await publish_all(producer, events)
-        await wait_caught_up(topics, cfg)
-        await flush(producer, topics, cfg, start + timedelta(minutes=60))
+        await wait_caught_up(settings)
+        await flush(producer, settings, start + timedelta(minutes=60))
         # Every window up to the flush closes in one batch, with its triggers: a third one
         # would be out by the time the second is.
         found = await read_events(topics, "retrain.triggers", at_least=2)
@@ -95,7 +96,9 @@ async def test_one_trigger_per_incident_and_a_second_after_the_cool_down(
 async def test_lockouts_and_personalisation(
     topics: Settings, producer: EventProducer, tmp_path: Path
 ) -> None:
-    cfg = worker_config(app_id=f"security-{uuid.uuid4().hex[:6]}", lock_duration_s=300)
+    settings = worker_settings(
+        topics, app_id=f"security-{uuid.uuid4().hex[:6]}", lock_duration_s=300
+    )
     start = base_time()
     mallory, alice = user_on(0, "mallory"), user_on(1, "alice")
 
@@ -108,11 +111,11 @@ async def test_lockouts_and_personalisation(
     samples = [voice_sample(f"s-{i}", alice, start + timedelta(seconds=i)) for i in range(60)]
     samples.insert(10, voice_sample("s-3", alice, start + timedelta(seconds=10)))  # a repeat
 
-    async with running_worker(topics, cfg, tmp_path):
+    async with running_worker(settings, tmp_path):
         # Per-user order matters here: publish in order, one user per partition.
         for event in [*rejects(0, 8), *samples]:
             await producer.publish(event)
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         locks = await read_events(topics, "security.lockouts", at_least=1, timeout_s=10)
         assert len(locks) == 1, "five failures in a row lock once; failures while locked do not"
         (lock,) = locks
@@ -129,10 +132,10 @@ async def test_lockouts_and_personalisation(
             requested_by="admin-1",
         )
         await producer.publish(unlock)
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         for event in rejects(20, 4):
             await producer.publish(event)
-        await wait_caught_up(topics, cfg)
+        await wait_caught_up(settings)
         assert len(await read_events(topics, "security.lockouts", at_least=3, timeout_s=3)) == 2
         for event in rejects(24, 1):
             await producer.publish(event)

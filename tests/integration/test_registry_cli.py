@@ -39,9 +39,8 @@ for name, command in (
 
 @pytest.fixture
 def cli_env(ns_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("KIBALOCK_KAFKA__TOPIC_PREFIX", ns_settings.kafka.topic_prefix)
-    monkeypatch.setenv("KIBALOCK_S3__BUCKET_PREFIX", ns_settings.s3.bucket_prefix)
-    monkeypatch.setenv("KIBALOCK_MONGO__DATABASE", ns_settings.mongo.database)
+    for name, value in ns_settings.to_env().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "200")  # the table is read back, unwrapped
     get_settings.cache_clear()
     yield ns_settings
@@ -70,7 +69,10 @@ def test_publish_list_and_rollback(
     runner = CliRunner()
     keygen = runner.invoke(app, ["keygen", "--out", str(tmp_path / "publisher")])
     assert keygen.exit_code == 0, keygen.output
-    monkeypatch.setenv("KIBALOCK_MODELS__SIGNING_KEY_FILE", str(tmp_path / "publisher.key"))
+    monkeypatch.setenv(
+        "KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY_FILE", str(tmp_path / "publisher.key")
+    )
+    get_settings.cache_clear()
 
     for version, data in (("1.1.0", good(128, 1)), ("1.2.0", good(128, 2))):
         path = tmp_path / f"{version}.onnx"
@@ -124,7 +126,9 @@ def test_an_imported_candidate_is_signed_where_the_key_lives(
 ) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["keygen", "--out", str(tmp_path / "publisher")]).exit_code == 0
-    monkeypatch.setenv("KIBALOCK_MODELS__SIGNING_KEY_FILE", str(tmp_path / "publisher.key"))
+    monkeypatch.setenv(
+        "KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY_FILE", str(tmp_path / "publisher.key")
+    )
     objects = ObjectStore(cli_env)
     asyncio.run(objects.ensure_buckets())
     asyncio.run(store_candidate(objects, "face-embedder", "1.5.0", good(128, 5)))

@@ -14,7 +14,6 @@ from core.biometrics.audio import decode_audio, join_clips
 from core.biometrics.challenge import (
     ASR_SUBDIR,
     MODEL_BIN_SHA256,
-    MODEL_DIR_ENV,
     ChallengeChecker,
     ChallengeResult,
     _resolve_model_dir,
@@ -22,6 +21,7 @@ from core.biometrics.challenge import (
 from core.biometrics.challenge import fetch_models as fetch_asr_models
 from core.biometrics.digits import words_to_digits
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
+from core.settings import get_settings
 
 
 @pytest.mark.parametrize(
@@ -96,9 +96,13 @@ def test_missing_weights_name_the_fetch_command(
 ) -> None:
     with pytest.raises(MissingModelError, match=FETCH_COMMAND):
         ChallengeChecker(tmp_path)
-    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path / "elsewhere"))
-    with pytest.raises(MissingModelError, match="elsewhere"):
-        ChallengeChecker()
+    monkeypatch.setenv("KIBALOCK_MODELS__ASR_DIR", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(MissingModelError, match="elsewhere"):
+            ChallengeChecker()
+    finally:
+        get_settings.cache_clear()
 
 
 def test_a_models_root_resolves_to_the_whisper_dir(models: Path) -> None:

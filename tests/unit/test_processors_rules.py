@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from core.settings import ProcessorsSection, Settings
 from schemas import (
     DecisionReason,
     LockAction,
@@ -16,12 +17,11 @@ from schemas import (
     WindowKind,
 )
 from stream_processors import lockouts, triggers
-from stream_processors.config import ProcessorSettings
 from stream_processors.synthetic import decision, voice_sample
 from stream_processors.windows import PaneAccumulator
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-CFG = ProcessorSettings(
+CFG = ProcessorsSection(
     min_labelled=10,
     accuracy_threshold=0.9,
     recovery_accuracy=0.95,
@@ -211,15 +211,14 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIBALOCK_PROCESSORS__TUMBLING_WINDOW_S", "30")
     monkeypatch.setenv("KIBALOCK_PROCESSORS__TRIGGER_WINDOW", "tumbling")
     monkeypatch.setenv("KIBALOCK_PROCESSORS__ACCURACY_THRESHOLD", "0.85")
-    cfg = ProcessorSettings()
+    cfg = Settings().processors
     assert cfg.tumbling_window_s == 30 and cfg.trigger_window is WindowKind.TUMBLING
     assert cfg.accuracy_threshold == 0.85 and cfg.pane_s == 30
-    defaults = ProcessorSettings(_env_file=None)  # type: ignore[call-arg]
-    assert defaults.max_consecutive_failures == 5 and defaults.personalisation_samples == 50
+    assert cfg.max_consecutive_failures == 5 and cfg.personalisation_samples == 50
 
 
 def test_settings_refuse_incoherent_windows_and_thresholds() -> None:
     with pytest.raises(ValidationError, match="multiple"):
-        ProcessorSettings(hopping_window_s=300, hopping_step_s=70)
+        ProcessorsSection(hopping_window_s=300, hopping_step_s=70)
     with pytest.raises(ValidationError, match="recovery_accuracy"):
-        ProcessorSettings(accuracy_threshold=0.9, recovery_accuracy=0.8)
+        ProcessorsSection(accuracy_threshold=0.9, recovery_accuracy=0.8)

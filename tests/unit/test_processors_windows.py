@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from core.settings import ProcessorsSection
 from schemas import FeedbackLabel, Outcome, WindowKind
 from stream_processors.aggregation import Aggregator, Applied, ClockState
-from stream_processors.config import ProcessorSettings
 from stream_processors.idleness import IdleTracker
 from stream_processors.observations import AttemptLabelled, DecisionObserved, SourceIdle
 from stream_processors.tables import ModelTable, WriteBack
@@ -16,7 +16,7 @@ from stream_processors.windows import PaneAccumulator
 # A minute boundary, so window arithmetic reads easily.
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 WALL = 1_000_000.0  # wall clock of the tests (independent of event time)
-CFG = ProcessorSettings(allowed_lateness_s=5)
+CFG = ProcessorsSection(allowed_lateness_s=5)
 
 
 class DictPanes:
@@ -63,7 +63,7 @@ def labelled(at_s: float, offset: int, correct: bool) -> AttemptLabelled:
     )
 
 
-def engine(cfg: ProcessorSettings = CFG) -> tuple[Aggregator, DictPanes]:
+def engine(cfg: ProcessorsSection = CFG) -> tuple[Aggregator, DictPanes]:
     panes = DictPanes()
     return Aggregator(cfg, panes, ClockState()), panes
 

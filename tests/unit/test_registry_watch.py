@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.registry import ModelsSettings
 from core.registry.watch import ScoreHistory, SwapWatch
+from core.settings import ModelsSection
 
-SETTINGS = ModelsSettings(
+SETTINGS = ModelsSection(
     watch_window_s=60, watch_min_decisions=4, max_error_rate=0.25, max_genuine_drop=0.2
 )
 

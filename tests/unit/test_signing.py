@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from core.registry import ModelsSettings, SigningKeyMissing
+from core.registry import SigningKeyMissing
+from core.settings import PublisherSection, Settings, TrustSection
 from core.signing import (
     KeyFormatError,
     SignatureInvalid,
@@ -80,10 +81,9 @@ def test_keys_load_from_base64_pem_and_files(tmp_path: Path) -> None:
 
     (tmp_path / "signing.key").write_text(private + "\n")
     (tmp_path / "trusted.pub").write_text(public + "\n")
-    settings = ModelsSettings(
-        signing_key_file=tmp_path / "signing.key", trusted_keys_file=tmp_path / "trusted.pub"
-    )
-    assert settings.trust().ids == [settings.signer().key_id]
+    publisher = PublisherSection(signing_key_file=tmp_path / "signing.key")
+    trust = TrustSection(public_keys_file=tmp_path / "trusted.pub")
+    assert trust.keys().ids == [publisher.signer().key_id]
 
     with pytest.raises(KeyFormatError):
         load_private_key(base64.b64encode(b"short").decode())
@@ -93,15 +93,17 @@ def test_keys_load_from_base64_pem_and_files(tmp_path: Path) -> None:
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     private, public = generate_keypair()
-    monkeypatch.setenv("KIBALOCK_MODELS__SIGNING_KEY", private)
-    monkeypatch.setenv("KIBALOCK_MODELS__TRUSTED_KEYS", public)
+    monkeypatch.setenv("KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY", private)
+    monkeypatch.setenv("KIBALOCK_MODELS__TRUST__PUBLIC_KEYS", public)
     monkeypatch.setenv("KIBALOCK_MODELS__WATCH_WINDOW_S", "42")
-    settings = ModelsSettings()
-    assert settings.watch_window_s == 42.0
-    assert settings.trust().ids == [settings.signer().key_id]
-    monkeypatch.delenv("KIBALOCK_MODELS__SIGNING_KEY")
-    monkeypatch.delenv("KIBALOCK_MODELS__TRUSTED_KEYS")
-    with pytest.raises(SigningKeyMissing, match="KIBALOCK_MODELS__SIGNING_KEY"):
-        ModelsSettings().signer()
-    with pytest.raises(SigningKeyMissing, match="KIBALOCK_MODELS__TRUSTED_KEYS"):
-        ModelsSettings().trust()
+    models = Settings().models
+    assert models.watch_window_s == 42.0
+    assert models.trust.keys().ids == [models.publisher.signer().key_id]
+    monkeypatch.delenv("KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY")
+    monkeypatch.delenv("KIBALOCK_MODELS__TRUST__PUBLIC_KEYS")
+    models = Settings().models
+    with pytest.raises(SigningKeyMissing, match="KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY"):
+        models.publisher.signer()
+    with pytest.raises(SigningKeyMissing, match="KIBALOCK_MODELS__TRUST__PUBLIC_KEYS"):
+        models.trust.keys()
+    assert models.trust.keys(required=False).ids == []

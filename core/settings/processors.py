@@ -1,8 +1,7 @@
-"""Settings of the stream processors, read from ``KIBALOCK_PROCESSORS__*``.
+"""The stream processors' section (``KIBALOCK_PROCESSORS__*``).
 
-Kept here, not in ``core/settings.py``, until the lead folds it into the main settings as a
-``processors`` section (the env names already match that nesting). Durations are seconds of
-**event time** (the events' own timestamps) unless the name says ``wall``.
+Durations are seconds of **event time** (the events' own timestamps) unless the name says
+``wall``.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from math import gcd
 from typing import Self
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.settings.base import Section
 from schemas import WindowKind
 from schemas.fields import Identifier, ModelName
 from schemas.model_catalog import VOICE_EMBEDDER
 
 
-class ProcessorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KIBALOCK_PROCESSORS__", extra="ignore")
-
+class ProcessorsSection(Section):
     # Identity: the faust app id (consumer group, changelog and internal topic names) is
     # ``{kafka.topic_prefix}{app_id}``, so side-by-side apps and test namespaces never collide.
     app_id: Identifier = "kibalock-processors"

@@ -1,0 +1,43 @@
+"""The gateway's section (``KIBALOCK_GATEWAY__*``): admin and template keys, HTTP, limits."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from core.settings.base import ExpandedPath, Section
+
+
+class GatewaySection(Section):
+    # Admin endpoints (enrolment, erasure, model import, exports) need this key.
+    api_key: SecretStr | None = None
+    api_key_file: ExpandedPath | None = None
+    # AES-256-GCM key for templates at rest: base64 of 32 bytes, or a file holding it.
+    template_key: SecretStr | None = None
+    template_key_file: ExpandedPath | None = None
+    # False: serve the packaged 1.0.0 embedders only, whatever the registry publishes or
+    # activates (an instance pinned for an audit, or one that must not load trained models).
+    follow_registry: bool = True
+    training_quality_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
+    challenge_digits: int = Field(default=3, ge=3, le=12)
+    challenge_ttl_s: float = Field(default=120.0, gt=0)
+    session_ttl_s: float = Field(default=900.0, gt=0)
+    min_enrol_samples: int = Field(default=3, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # CPU-bound model work: worker threads, and attempts in flight before the consumer waits.
+    workers: int = Field(default=2, ge=1)
+    max_in_flight: int = Field(default=4, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    consumer_group: str = "auth-gateway"
+
+    def admin_key(self) -> SecretStr | None:
+        """The admin API key, inline or from ``api_key_file``; None disables the admin API."""
+        if self.api_key is not None or self.api_key_file is None:
+            return self.api_key
+        try:
+            text = self.api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read gateway.api_key_file: {exc}") from exc
+        if not text:
+            raise ValueError(f"gateway.api_key_file {self.api_key_file} is empty")
+        return SecretStr(text)
