@@ -77,7 +77,7 @@ async def _records(name: str | None) -> list[ModelRecord]:
         registry = ModelRegistry(client[settings.mongo.database], ObjectStore(settings))
         return await registry.versions(name)
     finally:
-        client.close()
+        await client.close()
 
 
 def publish_command(
@@ -149,7 +149,7 @@ async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
                 data, manifest, signer, producer, by=PRODUCER
             )
     finally:
-        client.close()
+        await client.close()
 
 
 def rollback_command(
@@ -198,7 +198,7 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
             )
         return rolled, restored
     finally:
-        client.close()
+        await client.close()
 
 
 def keygen_command(
