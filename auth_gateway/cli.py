@@ -108,7 +108,7 @@ def enroll_command(
         finally:
             await producer.stop()
             gateway.analyser.close()
-            gateway.close()
+            await gateway.close()
 
     asyncio.run(_enroll())
 

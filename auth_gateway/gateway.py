@@ -149,8 +149,8 @@ class Gateway:
         await self.objects.ensure_buckets()
         await self.swapper.start()
 
-    def close(self) -> None:
-        self.client.close()
+    async def close(self) -> None:
+        await self.client.close()
 
     async def handle_attempt(self, attempt: AuthAttempt) -> Handled:
         stored = await self.log.find(attempt.attempt_id)

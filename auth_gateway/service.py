@@ -100,7 +100,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await http
     await producer.stop()
     gateway.analyser.close()
-    gateway.close()
+    await gateway.close()
     log.info("gateway stopped", handled=consumer.handled, dead_lettered=consumer.dead_lettered)
 
 

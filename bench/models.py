@@ -84,7 +84,7 @@ async def _bench(base: Settings, *, rounds: int, users: int) -> dict[str, Any]:
     finally:
         await producer.stop()
         await client.drop_database(settings.mongo.database)
-        client.close()
+        await client.close()
         await objects.delete_prefix(objects.bucket("models"), "")
         await _drop_topics(settings)
     return {

@@ -1,4 +1,5 @@
-"""The document store (MongoDB wire protocol, through motor): collections and their indexes.
+"""The document store (MongoDB wire protocol, through PyMongo's async API): collections and their
+indexes.
 
 Indexes are declared once here and created by ``kibalock stack up`` and by each service at start.
 TTL indexes are declared as such; on a server that does not implement them (FerretDB 1.x
@@ -12,15 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from core.settings import Settings, get_settings
 
 NOT_IMPLEMENTED = 238
 Document = dict[str, Any]
-Database = AsyncIOMotorDatabase[Document]
+Client = AsyncMongoClient[Document]
+Database = AsyncDatabase[Document]
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,10 @@ class IndexReport:
     ttl_emulated: list[str] = field(default_factory=list)
 
 
-def client(settings: Settings | None = None) -> AsyncIOMotorClient[Document]:
+def client(settings: Settings | None = None) -> Client:
+    """A client bound to the event loop that first uses it; ``await client.close()`` when done."""
     settings = settings or get_settings()
-    return AsyncIOMotorClient(settings.mongo.uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
-
-
-def database(settings: Settings | None = None) -> Database:
-    settings = settings or get_settings()
-    return client(settings)[settings.mongo.database]
+    return AsyncMongoClient(settings.mongo.uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
 
 
 async def ensure_indexes(db: Database, specs: list[IndexSpec] = INDEXES) -> IndexReport:

@@ -80,7 +80,7 @@ async def _records(name: str | None) -> list[ModelRecord]:
         registry = ModelRegistry(client[settings.mongo.database], ObjectStore(settings))
         return await registry.versions(name)
     finally:
-        client.close()
+        await client.close()
 
 
 OperatingPointFile = Annotated[
@@ -255,7 +255,7 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
             )
         return rolled, restored
     finally:
-        client.close()
+        await client.close()
 
 
 def keygen_command(

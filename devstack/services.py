@@ -164,7 +164,7 @@ async def _mongo_health(settings: Settings) -> str:
         await client.admin.command("ping")
         info = await client.admin.command("buildInfo")
     finally:
-        client.close()
+        await client.close()
     return f"MongoDB wire {info['version']}"
 
 

@@ -136,7 +136,7 @@ async def provision(settings: Settings) -> Provisioned:
     try:
         indexes = await docstore.ensure_indexes(client[settings.mongo.database])
     finally:
-        client.close()
+        await client.close()
     return Provisioned(
         topics_created=topics, buckets_created=buckets, ttl_emulated=indexes.ttl_emulated
     )

@@ -56,7 +56,7 @@ async def _reset(settings: Settings) -> None:
     """A fresh demo every run: last run's media would otherwise be flagged as replays."""
     client = docstore.client(settings)
     await client.drop_database(settings.mongo.database)
-    client.close()
+    await client.close()
     objects = ObjectStore(settings)
     await objects.ensure_buckets()
     for logical in ("samples", "training"):

@@ -62,7 +62,7 @@ async def publish(
         async with EventProducer(settings, producer_name=by) as own:
             return await registry.publish(data, manifest, signer, own, by=by)
     finally:
-        client.close()
+        await client.close()
 
 
 async def store_candidate(objects: ObjectStore, name: str, version: str, data: bytes) -> MediaRef:

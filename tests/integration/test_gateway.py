@@ -53,7 +53,7 @@ async def gateway(gw_settings: Settings, analyser: Analyser) -> AsyncIterator[Ga
     yield gw
     await producer.stop()
     await gw.client.drop_database(gw_settings.mongo.database)
-    gw.close()
+    await gw.close()
 
 
 @pytest.fixture(scope="module")

@@ -92,7 +92,7 @@ async def world(
     yield gw, crowd
     await producer.stop()
     await gw.client.drop_database(hs_settings.mongo.database)
-    gw.close()
+    await gw.close()
 
 
 async def _publish(gw: Gateway, data: bytes, version: str, **manifest: object) -> ModelPublished:
@@ -348,7 +348,7 @@ async def test_a_swap_under_steady_load_on_two_instances_loses_nothing(
     reports = {a.instance_id for a in await _activations(hs_settings, "1.2.0")}
     assert reports == {"gw-a", "gw-b"}
     await producer_b.stop()
-    gw_b.close()
+    await gw_b.close()
 
 
 async def test_a_bad_model_in_production_is_rolled_back_then_manual_rollback(

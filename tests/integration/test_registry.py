@@ -37,7 +37,7 @@ async def registry(ns_settings: Settings, store: ObjectStore) -> AsyncIterator[M
     await docstore.ensure_indexes(db)
     yield ModelRegistry(db, store)
     await client.drop_database(ns_settings.mongo.database)
-    client.close()
+    await client.close()
 
 
 async def test_publish_registers_uploads_signs_and_announces(

@@ -58,7 +58,7 @@ def _activate(settings: Settings, version: str) -> None:
         client = docstore.client(settings)
         registry = ModelRegistry(client[settings.mongo.database], ObjectStore(settings))
         assert await registry.activate("face-embedder", version, by="tests")
-        client.close()
+        await client.close()
 
     asyncio.run(run())
 

@@ -13,7 +13,7 @@ from core.objectstore import IntegrityError, ObjectMissing, ObjectStore
 from core.settings import Settings
 
 
-async def test_motor_crud_and_unique_index(ns_settings: Settings) -> None:
+async def test_docstore_crud_and_unique_index(ns_settings: Settings) -> None:
     client = docstore.client(ns_settings)
     db = client[ns_settings.mongo.database]
     try:
@@ -31,7 +31,7 @@ async def test_motor_crud_and_unique_index(ns_settings: Settings) -> None:
         assert await attempts.count_documents({}) == 0
     finally:
         await client.drop_database(ns_settings.mongo.database)
-        client.close()
+        await client.close()
 
 
 async def test_expired_sessions_are_purged_where_ttl_is_emulated(ns_settings: Settings) -> None:
@@ -52,7 +52,7 @@ async def test_expired_sessions_are_purged_where_ttl_is_emulated(ns_settings: Se
         assert ids == ["live"]
     finally:
         await client.drop_database(ns_settings.mongo.database)
-        client.close()
+        await client.close()
 
 
 async def test_object_round_trip_and_integrity(store: ObjectStore, ns_settings: Settings) -> None:
