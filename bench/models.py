@@ -29,6 +29,7 @@ from auth_gateway.hotswap import HotSwapper
 from auth_gateway.reembed import ReEmbedder, features_version
 from auth_gateway.templates import TemplateStore
 from bench.cli import BenchOptions
+from bench.support.onnx_build import linear_adapter, rotation
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
@@ -41,7 +42,6 @@ from core.registry import (
     load_adapter,
     seed_canary,
 )
-from core.registry.onnx_build import linear_adapter, rotation
 from core.settings import Settings
 from core.signing import Signer, TrustedKeys, generate_keypair, load_private_key
 from schemas import ActivationStatus, Event, ModelActivation, ModelPublished

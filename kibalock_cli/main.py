@@ -10,16 +10,16 @@ import typer
 
 from auth_gateway.cli import enroll_command, gateway_app
 from bench.cli import bench_command
-from core.biometrics.cli import eval_command, models_app
-from core.registry_cli import (
+from devstack.cli import stack_app
+from kibalock_cli.demo import demo_command
+from kibalock_cli.eval import eval_command, models_app
+from kibalock_cli.models import (
     canary_command,
     keygen_command,
     list_command,
     publish_command,
     rollback_command,
 )
-from devstack.cli import stack_app
-from producers.cli import demo_command
 from schemas.cli import schemas_app
 from stream_processors.cli import processors_command
 

@@ -7,8 +7,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from bench.support.onnx_build import INPUT, OPSET, OUTPUT, linear_adapter, rotation
 from core.registry import Manifest, describe
-from core.registry.onnx_build import INPUT, OPSET, OUTPUT, linear_adapter, rotation
 from core.signing import Signer, TrustedKeys, generate_keypair, load_private_key
 
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from core import docstore
 from core.objectstore import ObjectStore
 from core.registry import ModelRegistry
-from core.registry_cli import keygen_command, list_command, publish_command, rollback_command
 from core.settings import Settings, get_settings
+from kibalock_cli.models import keygen_command, list_command, publish_command, rollback_command
 from schemas import ActivationStatus, ModelActivation, decode
 from tests.integration.kafka_reader import read_topic
 from tests.registry_kit import collapsing, good

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.support.onnx_build import linear_adapter
 from core.registry import ModelRejected, load_adapter, offline_default
 from core.registry.canary import judge, separation
-from core.registry.onnx_build import linear_adapter
 from schemas import IoSpec, TensorDType, TensorSpec
 from tests.registry_kit import collapsing, good, manifest_for
 

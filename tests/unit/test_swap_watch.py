@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from auth_gateway.swap_watch import ScoreHistory, SwapWatch
 from core.registry import ModelsSettings
-from core.registry.watch import ScoreHistory, SwapWatch
 
 SETTINGS = ModelsSettings(
     watch_window_s=60, watch_min_decisions=4, max_error_rate=0.25, max_genuine_drop=0.2

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.settings import Settings
 from stream_processors.config import ProcessorSettings
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
