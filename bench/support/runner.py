@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,12 +22,6 @@ from core.settings import Settings
 from stream_processors.config import ProcessorSettings
 
 _ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def worker_env(settings: Settings, cfg: ProcessorSettings) -> dict[str, str]:

@@ -19,10 +19,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
-from bench.support.runner import Scrape, WorkerProcess, free_port
+from bench.support.runner import Scrape, WorkerProcess
 from bench.support.synthetic import decision, feedback, quality
 from core.bus import EventProducer, topic_name
 from core.settings import Settings
+from devstack.process import free_port
 from schemas import TOPICS, Event, FeedbackLabel, Outcome, decode
 from stream_processors.app import INPUTS
 from stream_processors.config import ProcessorSettings
