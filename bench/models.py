@@ -24,10 +24,7 @@ from typing import Any
 import numpy as np
 from aiokafka.admin import AIOKafkaAdminClient
 
-from auth_gateway.crypto import TemplateCipher
-from auth_gateway.hotswap import HotSwapper
-from auth_gateway.reembed import ReEmbedder, features_version
-from auth_gateway.templates import TemplateStore
+from auth_gateway import HotSwapper, ReEmbedder, TemplateCipher, TemplateStore, features_version
 from bench.cli import BenchOptions
 from bench.support.onnx_build import linear_adapter, rotation
 from core import docstore

@@ -40,7 +40,7 @@ from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from devstack.process import free_port
 from schemas import Event
-from stream_processors.config import ProcessorSettings
+from stream_processors import ProcessorSettings
 
 _OBSERVED = "kibalock_processor_observations_total"
 _RECORDS = "kibalock_processor_records_total"

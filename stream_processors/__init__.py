@@ -3,9 +3,15 @@
 It joins decisions with their ground truth, computes windowed accuracy / FAR / FRR / latency /
 quality per model version, per terminal and globally (``metrics``), triggers retraining when
 accuracy drops or a user has enough curated samples (``retrain.triggers``), and locks users out
-after repeated failures (``security.lockouts``). ``kibalock processors`` runs the worker.
+after repeated failures (``security.lockouts``).
 
-The decision logic lives in plain modules (``outcomes``, ``sketch``, ``windows``,
-``aggregation``, ``join``, ``lockouts``, ``triggers``); ``app`` wires it to faust.
-Heavy imports (faust) stay out of this package's ``__init__``.
+It runs as a process: ``kibalock processors`` or ``python -m stream_processors``, configured by
+:class:`ProcessorSettings`. Outside the processors, import only the names below; the other
+modules are an implementation detail. The decision logic lives in plain modules (``outcomes``,
+``sketch``, ``windows``, ``aggregation``, ``join``, ``lockouts``, ``triggers``); ``app`` wires
+it to faust. Heavy imports (faust) stay out of this package's ``__init__``.
 """
+
+from stream_processors.config import ProcessorSettings
+
+__all__ = ["ProcessorSettings"]

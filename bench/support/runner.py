@@ -19,7 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import Settings
-from stream_processors.config import ProcessorSettings
+from stream_processors import ProcessorSettings
 
 _ROOT = Path(__file__).resolve().parents[2]
 
