@@ -276,10 +276,10 @@ def canary_command(
 ) -> None:
     """Seed the canary sets (golden samples + base embeddings, signed) in the models bucket."""
     from core.biometrics.face import BASE_VERSION, FaceEngine
-    from core.biometrics.golden import golden_faces, golden_voices, seed_golden
+    from core.biometrics.golden import golden_faces, golden_voices
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
-    from core.registry import ModelsSettings
+    from core.registry import ModelsSettings, seed_golden
 
     signer = ModelsSettings().signer()
 

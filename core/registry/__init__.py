@@ -11,7 +11,14 @@
 """
 
 from core.registry.active import ActiveModels
-from core.registry.canary import Canary, CanaryMetrics, judge, load_canary, seed_canary
+from core.registry.canary import (
+    Canary,
+    CanaryMetrics,
+    judge,
+    load_canary,
+    seed_canary,
+    seed_golden,
+)
 from core.registry.errors import ModelRejected
 from core.registry.manifest import Manifest
 from core.registry.onnx_model import (
@@ -61,5 +68,6 @@ __all__ = [
     "load_canary",
     "offline_default",
     "seed_canary",
+    "seed_golden",
     "slot_of",
 ]

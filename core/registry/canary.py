@@ -9,8 +9,9 @@ version's, and a candidate worse beyond the tolerance is rejected (``canary_regr
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Self
@@ -25,6 +26,10 @@ from core.registry.onnx_model import LoadedModel
 from core.signing import Signer, SigningError, TrustedKeys, canonical_json
 from schemas import MediaRef
 from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
+
+Sample = tuple[str, bytes, str]
+"""(identity label, media bytes, content type)."""
+BaseEmbedder = Callable[[bytes], NDArray[np.float32] | None]
 
 
 def canary_prefix(model: str) -> str:
@@ -141,7 +146,7 @@ async def seed_canary(
     model: str,
     *,
     base_version: str,
-    samples: Sequence[tuple[str, bytes, str]],
+    samples: Sequence[Sample],
     base: NDArray[np.float32],
     signer: Signer,
 ) -> CanarySet:
@@ -169,6 +174,36 @@ async def seed_canary(
         bucket, f"{prefix}set.json", canary.model_dump_json(indent=2).encode(), "application/json"
     )
     return canary
+
+
+async def seed_golden(
+    objects: ObjectStore,
+    model: str,
+    samples: Sequence[Sample],
+    embed: BaseEmbedder,
+    *,
+    base_version: str,
+    signer: Signer,
+) -> CanarySet:
+    """Computes the base embeddings of ``samples`` with ``embed`` and uploads the canary set.
+
+    A sample the base model cannot use (no face, no speech) is left out.
+    """
+    kept: list[Sample] = []
+    vectors: list[NDArray[np.float32]] = []
+    for sample in samples:
+        vector = await asyncio.to_thread(embed, sample[1])
+        if vector is not None:
+            kept.append(sample)
+            vectors.append(vector.reshape(-1))
+    return await seed_canary(
+        objects,
+        model,
+        base_version=base_version,
+        samples=kept,
+        base=np.stack(vectors).astype(np.float32),
+        signer=signer,
+    )
 
 
 async def load_canary(

@@ -21,10 +21,10 @@ from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
 from auth_gateway.verifier import template_version
 from core.biometrics.face import BASE_VERSION
-from core.biometrics.golden import golden_faces, seed_golden
+from core.biometrics.golden import golden_faces
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
-from core.registry import ModelsSettings, ModelStatus, load_canary
+from core.registry import ModelsSettings, ModelStatus, load_canary, seed_golden
 from core.settings import Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
