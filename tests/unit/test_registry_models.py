@@ -87,3 +87,7 @@ def test_canary_separation_and_judgement() -> None:
     with pytest.raises(ModelRejected) as exc:
         judge(worse, reference, eer_tolerance=0.02, dprime_tolerance=1.0)
     assert exc.value.reason == "canary_regression" and "EER" in exc.value.detail
+
+    # One output for every input: every pair scores alike, no separation at all.
+    flat = separation(np.ones((12, 128), dtype=np.float32) / np.sqrt(128), labels)
+    assert (flat.eer, flat.d_prime) == (0.5, 0.0)
