@@ -206,7 +206,7 @@ def test_a_registry_adapter_maps_the_base_embedding(engine: FaceEngine, faces: P
     np.testing.assert_allclose(mapped @ mapped.T, base @ base.T, atol=1e-5)
 
 
-def test_missing_weights_name_the_fetch_command(models: Path, tmp_path: Path) -> None:
+def test_missing_weights_name_the_fetch_command(tmp_path: Path) -> None:
     with pytest.raises(MissingModelError, match=FETCH_COMMAND):
         FaceEngine(tmp_path)
 
