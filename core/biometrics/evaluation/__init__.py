@@ -22,16 +22,11 @@ from core.biometrics.evaluation.engines import (
 )
 from core.biometrics.evaluation.report import (
     AcceptanceCheck,
-    ChallengeFailure,
     ChallengeReport,
     EvalReport,
     FusedReport,
-    FusionRuleFigures,
-    LoginPoint,
     ModalityReport,
-    RuleFigures,
     Timing,
-    TrialCounts,
 )
 from core.biometrics.evaluation.trials import (
     REPORTED_FMRS,
@@ -46,7 +41,6 @@ from core.biometrics.evaluation.trials import (
 __all__ = [
     "REPORTED_FMRS",
     "AcceptanceCheck",
-    "ChallengeFailure",
     "ChallengeOutcome",
     "ChallengeReport",
     "ChallengeVerifier",
@@ -54,15 +48,11 @@ __all__ = [
     "EvalReport",
     "FaceAnalyser",
     "FusedReport",
-    "FusionRuleFigures",
-    "LoginPoint",
     "ModalityReport",
     "ModalityResult",
     "ModelInfo",
-    "RuleFigures",
     "SampleOutcome",
     "Timing",
-    "TrialCounts",
     "VoiceAnalyser",
     "VoiceOutcome",
     "challenge_report",
