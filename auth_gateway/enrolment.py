@@ -111,7 +111,9 @@ class Enroller:
         stored: list[dict[str, object]] = []
         versions: dict[str, str] = {}
         for modality, good in (("face", good_faces), ("voice", good_voices)):
-            vectors = np.stack([s.embedding for _, s in good]).astype(np.float32)
+            vectors = np.stack([s.embedding for _, s in good if s.embedding is not None]).astype(
+                np.float32
+            )
             model, version = good[0][1].model, good[0][1].version
             versions[model] = version
             await self._templates.save(user_id, modality, template_version(model, version), vectors)
