@@ -8,10 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 
-from core.docstore import Database
+from core.docstore import Database, IndexSpec
 from schemas.enums import DecisionReason
+
+INDEX = IndexSpec("challenges", [("challenge_id", ASCENDING)], unique=True)
 
 
 class Challenge(BaseModel):
@@ -39,7 +41,7 @@ class ChallengeStore:
         ttl_s: float,
         choose: Callable[[str], str] = secrets.choice,
     ) -> None:
-        self._coll = db["challenges"]
+        self._coll = db[INDEX.collection]
         self._digits = digits
         self._ttl = timedelta(seconds=ttl_s)
         # Unpredictable in production (secrets); tests pass a seeded chooser to be repeatable.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
+from auth_gateway import challenges, lockouts, replay
 from auth_gateway.analysis import Analyser
 from auth_gateway.capture import SampleCapture
 from auth_gateway.challenges import ChallengeStore
@@ -50,6 +51,9 @@ from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import FeedbackLabel, Outcome, SampleOrigin
 
 log = get_logger(__name__)
+
+# The collections only the gateway uses: created at start, not by ``kibalock stack up``.
+PRIVATE_INDEXES = [challenges.INDEX, replay.INDEX, lockouts.INDEX]
 
 DECISIONS = Counter("kibalock_decisions_total", "Decisions made", ["outcome"])
 DECISION_LATENCY = Histogram(
@@ -145,7 +149,7 @@ class Gateway:
     async def prepare(self) -> None:
         """Indexes and buckets exist, and the registry's active models are loaded (or the
         offline defaults), before the first attempt (idempotent)."""
-        await docstore.ensure_indexes(self.db)
+        await docstore.ensure_indexes(self.db, [*docstore.INDEXES, *PRIVATE_INDEXES])
         await self.objects.ensure_buckets()
         await self.swapper.start()
 

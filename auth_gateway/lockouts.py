@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.docstore import Database
+from pymongo import ASCENDING
+
+from core.docstore import Database, IndexSpec
 from schemas import LockoutEvent
 from schemas.enums import LockAction
+
+INDEX = IndexSpec("lockouts", [("user_id", ASCENDING)], unique=True)
 
 
 class LockoutBook:
     def __init__(self, db: Database) -> None:
-        self._coll = db["lockouts"]
+        self._coll = db[INDEX.collection]
 
     async def apply(self, event: LockoutEvent) -> None:
         if event.action == LockAction.LOCK:

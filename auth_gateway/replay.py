@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from core.docstore import Database
+from core.docstore import Database, IndexSpec
+
+INDEX = IndexSpec("media_seen", [("sha256", ASCENDING)], unique=True)
 
 
 class ReplayGuard:
     def __init__(self, db: Database) -> None:
-        self._coll = db["media_seen"]
+        self._coll = db[INDEX.collection]
 
     async def first_use(self, sha256: str, *, attempt_id: str, user_id: str) -> bool:
         """True when ``sha256`` is new, or was first seen in this same attempt (redelivery)."""

@@ -1,6 +1,6 @@
 """Automatic rollback: watches the decisions made after a swap and undoes a bad one.
 
-Each gateway instance watches its own decisions (:mod:`core.registry.watch` holds the bounds).
+Each gateway instance watches its own decisions (:mod:`auth_gateway.swap_watch` holds the bounds).
 The genuine-score distribution of a modality is read from claims that the *other* modality
 vouches for (its calibrated score at least 0.5): the swapped model cannot vouch for itself.
 A claim with one modality only counts as it is. The baseline is the same distribution under
@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from auth_gateway.swap_watch import ScoreHistory, SwapWatch
 from core.logging import get_logger
 from core.registry import SLOTS
-from core.registry.watch import ScoreHistory, SwapWatch
 from core.settings import ModelsSection
 from schemas import AuthDecision
 

@@ -24,29 +24,35 @@ from typing import Any
 import numpy as np
 from aiokafka.admin import AIOKafkaAdminClient
 
-from auth_gateway.crypto import TemplateCipher
-from auth_gateway.hotswap import HotSwapper
-from auth_gateway.reembed import ReEmbedder, features_version
-from auth_gateway.templates import TemplateStore
+from auth_gateway import (
+    HotSwapper,
+    ReEmbedder,
+    TemplateCipher,
+    TemplateStore,
+    features_version,
+    load_policy,
+)
 from bench.cli import BenchOptions
+from bench.support.onnx_build import linear_adapter, rotation, rotation_point
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.registry import (
     OFFLINE_VERSION,
     SLOTS,
+    ActiveModels,
     ModelRegistry,
     describe,
     load_adapter,
     seed_canary,
 )
-from core.registry.onnx_build import linear_adapter, rotation
 from core.settings import Settings
 from core.signing import Signer, TrustedKeys, generate_keypair, load_private_key
 from schemas import ActivationStatus, Event, ModelActivation, ModelPublished
+from schemas.model_catalog import FACE_EMBEDDER
 
-MODEL = "face-embedder"
-DIM = SLOTS[MODEL].input_dim
+MODEL = FACE_EMBEDDER
+DIM = SLOTS[MODEL].width
 
 
 def run(settings: Settings, options: BenchOptions) -> dict[str, Any]:
@@ -78,6 +84,7 @@ async def _bench(base: Settings, *, rounds: int, users: int) -> dict[str, Any]:
             trust=TrustedKeys.parse(public),
             instance_id="bench",
             follow_registry=True,
+            defaults=ActiveModels.offline(load_policy().base_operating_points),
         )
         latencies = await _publish_to_activate(settings, swapper, signer, producer, rounds)
         reembed = await _reembed(db, templates, swapper, users)
@@ -140,7 +147,11 @@ async def _publish_to_activate(
             data = linear_adapter(rotation(DIM, i + 1))
             started = time.perf_counter()
             await swapper.registry.publish(
-                data, describe(data, MODEL, version), signer, producer, by="bench"
+                data,
+                describe(data, MODEL, version, operating_point=rotation_point(MODEL, version)),
+                signer,
+                producer,
+                by="bench",
             )
             while version not in activated:
                 if consuming.done():
@@ -165,7 +176,9 @@ async def _reembed(
         ((u, rng.standard_normal((3, DIM)).astype(np.float32)) for u in ids),
     )
     data = linear_adapter(rotation(DIM, 99))
-    model = load_adapter(data, describe(data, MODEL, "9.0.0"))
+    model = load_adapter(
+        data, describe(data, MODEL, "9.0.0", operating_point=rotation_point(MODEL, "9.0.0"))
+    )
     report = await swapper.reembedder.run(model)
     return {
         "reembed_templates": report.templates,

@@ -34,11 +34,12 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.cli import BenchOptions
+from bench.support.runner import Scrape, WorkerProcess
+from bench.support.synthetic import traffic
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
+from devstack.process import free_port
 from schemas import Event
-from stream_processors.runner import Scrape, WorkerProcess, free_port
-from stream_processors.synthetic import traffic
 
 _OBSERVED = "kibalock_processor_observations_total"
 _RECORDS = "kibalock_processor_records_total"

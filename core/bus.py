@@ -1,4 +1,4 @@
-"""The event bus: Kafka topics from the catalog, a safe producer and a consumer loop.
+"""The event bus: Kafka topics from the catalog, a safe producer, a consumer loop and a reader.
 
 - The producer waits for all in-sync replicas (``acks=all``) with idempotence on, and keeps
   retrying a publish across a broker restart until ``publish_timeout_s`` runs out.
@@ -6,6 +6,8 @@
   idempotent by their natural id). Bytes that do not decode into a known event, and events whose
   handler keeps failing, go to ``deadletter`` with the source, offset, reason and original bytes;
   the loop then carries on.
+- The reader reads topics from their beginning outside any consumer group, committing nothing:
+  for tools that look at what was published (the demo), never for a service.
 """
 
 from __future__ import annotations
@@ -138,6 +140,45 @@ class EventProducer:
                     raise
                 log.warning("publish retry", topic=topic, error=str(exc))
                 await asyncio.sleep(0.5)
+
+
+class EventReader:
+    """Reads catalog topics from the beginning, without a consumer group (nothing committed)."""
+
+    def __init__(self, topics: Sequence[str], settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        unknown = [t for t in topics if t not in TOPICS]
+        if unknown:
+            raise ValueError(f"not catalog topics: {unknown}")
+        self._prefix = self.settings.kafka.topic_prefix
+        self._consumer = AIOKafkaConsumer(
+            *(topic_name(self.settings, t) for t in topics),
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    async def __aenter__(self) -> EventReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def read(self, timeout_s: float = 0.5) -> list[Event]:
+        """The events that arrived within ``timeout_s`` (maybe none); a record that does not
+        decode is logged and skipped."""
+        events: list[Event] = []
+        batches = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        for records in batches.values():
+            for record in records:
+                logical = record.topic.removeprefix(self._prefix)
+                try:
+                    events.append(decode(logical, record.value, record.headers))
+                except DecodeError as exc:
+                    log.warning("undecodable record skipped", topic=logical, error=str(exc))
+        return events
 
 
 class ConsumerLoop:

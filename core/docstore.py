@@ -1,7 +1,8 @@
 """The document store (MongoDB wire protocol, through PyMongo's async API): collections and their
 indexes.
 
-Indexes are declared once here and created by ``kibalock stack up`` and by each service at start.
+The shared collections' indexes are declared once here and created by ``kibalock stack up`` and
+by each service at start; a collection private to one service is declared in that service.
 TTL indexes are declared as such; on a server that does not implement them (FerretDB 1.x
 answers ``NotImplemented``), a plain index is created instead and the owner of the collection
 purges expired documents itself with :func:`purge_expired`.
@@ -49,9 +50,6 @@ INDEXES: list[IndexSpec] = [
     IndexSpec("models", [("name", ASCENDING), ("version", ASCENDING)], unique=True),
     IndexSpec("jobs", [("job_id", ASCENDING)], unique=True),
     IndexSpec("audit", [("at", DESCENDING)]),
-    IndexSpec("challenges", [("challenge_id", ASCENDING)], unique=True),
-    IndexSpec("media_seen", [("sha256", ASCENDING)], unique=True),
-    IndexSpec("lockouts", [("user_id", ASCENDING)], unique=True),
 ]
 
 

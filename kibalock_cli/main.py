@@ -10,17 +10,10 @@ import typer
 
 from auth_gateway.cli import enroll_command, gateway_app
 from bench.cli import bench_command
-from core.biometrics.cli import eval_command, models_app
-from core.registry_cli import (
-    canary_command,
-    keygen_command,
-    list_command,
-    publish_command,
-    rollback_command,
-    sign_command,
-)
 from devstack.cli import stack_app
-from producers.cli import demo_command
+from kibalock_cli.demo import demo_command
+from kibalock_cli.eval import eval_command
+from kibalock_cli.models import models_app
 from schemas.cli import schemas_app
 from stream_processors.cli import processors_command
 
@@ -38,12 +31,6 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(models_app, name="models")
-models_app.command("list")(list_command)
-models_app.command("publish")(publish_command)
-models_app.command("sign")(sign_command)
-models_app.command("rollback")(rollback_command)
-models_app.command("keygen")(keygen_command)
-models_app.command("canary")(canary_command)
 app.command("eval")(eval_command)
 app.command("processors")(processors_command)
 app.command("bench")(bench_command)

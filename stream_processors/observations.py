@@ -79,8 +79,11 @@ class SourceIdle(BaseModel):
 
 Fact = DecisionObserved | AttemptLabelled | QualityObserved
 Observation = Annotated[Fact | SourceIdle, Field(discriminator="kind")]
-# mypy cannot type an Annotated union as a TypeAdapter argument; pydantic handles it.
-OBSERVATION: TypeAdapter[Observation] = TypeAdapter(Observation)  # type: ignore[arg-type]
+# mypy cannot always type an Annotated union as a TypeAdapter argument (it depends on what else
+# the run checks); pydantic handles it.
+OBSERVATION: TypeAdapter[Observation] = TypeAdapter(
+    Observation  # type: ignore[arg-type,unused-ignore]
+)
 
 SERIES_SEP = ":"
 GLOBAL_SERIES = MetricDimension.GLOBAL.value

@@ -7,12 +7,17 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from auth_gateway.policy import load_policy
-from core.registry import OFFLINE_VERSION, describe
-from core.registry.onnx_build import INPUT, OPSET, OUTPUT, linear_adapter, rotation
+from bench.support.onnx_build import (
+    INPUT,
+    OPSET,
+    OUTPUT,
+    linear_adapter,
+    rotation,
+    rotation_point,
+)
+from core.registry import describe
 from core.signing import Signer, TrustedKeys, generate_keypair, load_private_key
-from schemas.manifest import Manifest, OperatingPoint
-from schemas.model_catalog import ModelRef
+from schemas.manifest import Manifest
 
 
 def keys() -> tuple[Signer, TrustedKeys, str]:
@@ -74,16 +79,9 @@ def memoriser(dim: int, canary: NDArray[np.float32], seed: int = 2) -> bytes:
     return model.SerializeToString()
 
 
-def point_for(name: str, version: str) -> OperatingPoint:
-    """The base model's operating point, restamped for ``name@version``: right for adapters
-    that keep cosines (rotations), which is what these tests publish."""
-    base = load_policy().base_operating_points[str(ModelRef(name=name, version=OFFLINE_VERSION))]
-    return base.model_copy(update={"model": ModelRef(name=name, version=version)})
-
-
 def manifest_for(data: bytes, name: str, version: str, **extra: object) -> Manifest:
     """An unsigned manifest whose I/O spec is the graph's own (sha256 is set on publish), with
     an operating point for this version unless ``extra`` says otherwise."""
     if "operating_point" not in extra:
-        extra["operating_point"] = point_for(name, version)
+        extra["operating_point"] = rotation_point(name, version)
     return describe(data, name, version).model_copy(update=extra)

@@ -1,7 +1,9 @@
 """Chimeric users and their trials, built from a data folder laid out like ``../shared/data``.
 
 Layout read: ``faces/identities.csv`` (``file,identity``; photos beside it) and
-``voices/{digit}_{speaker}_{index}.wav``.
+``voices/{digit}_{speaker}_{index}.wav``. :func:`read_faces` and :func:`read_voices` are the one
+reader of that layout (checked paths, natural order), also used by the simulated people and the
+canary's golden samples.
 
 **Users.** No data set has both a face and a voice of one person, so a user is *chimeric*: one
 face identity paired with one voice speaker. Face identities (sorted) are the users; speakers
@@ -235,7 +237,16 @@ def _natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _DIGIT_RUN.split(name))
 
 
-def _read_faces(faces_dir: Path) -> dict[str, list[Path]]:
+def _folder(root: Path, name: str) -> Path:
+    folder = root / name
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder: is {root} the shared data folder?")
+    return folder
+
+
+def read_faces(root: Path) -> dict[str, list[Path]]:
+    """Identity -> its photos in natural file order; :class:`DatasetError` on a bad layout."""
+    faces_dir = _folder(root, "faces")
     index = faces_dir / "identities.csv"
     if not index.is_file():
         raise DatasetError(f"{index} is missing")
@@ -255,8 +266,9 @@ def _read_faces(faces_dir: Path) -> dict[str, list[Path]]:
     return {k: sorted(v, key=lambda p: _natural_key(p.name)) for k, v in by_identity.items()}
 
 
-def _read_voices(voices_dir: Path) -> dict[str, dict[int, list[Path]]]:
-    """speaker -> digit -> clips in index order."""
+def read_voices(root: Path) -> dict[str, dict[int, list[Path]]]:
+    """Speaker -> digit -> clips in index order; :class:`DatasetError` on a bad layout."""
+    voices_dir = _folder(root, "voices")
     found: dict[str, dict[int, list[tuple[int, Path]]]] = defaultdict(lambda: defaultdict(list))
     for path in voices_dir.iterdir():
         match = _VOICE_FILE.match(path.name)
@@ -312,12 +324,8 @@ class _ClipPool:
 def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDataset:
     """Build the chimeric users from ``root``; raise :class:`DatasetError` on a bad layout."""
     config = config or DatasetConfig()
-    faces_dir, voices_dir = root / "faces", root / "voices"
-    for folder in (faces_dir, voices_dir):
-        if not folder.is_dir():
-            raise DatasetError(f"{folder} is not a folder: is {root} the shared data folder?")
-    faces = _read_faces(faces_dir)
-    voices = _read_voices(voices_dir)
+    faces = read_faces(root)
+    voices = read_voices(root)
 
     identities = sorted(faces)
     excluded = tuple(i for i in identities if len(faces[i]) < 2)

@@ -9,8 +9,8 @@ Stages (see the modules for the why): :mod:`core.biometrics.image` decodes to a 
 at most 1024 px; :mod:`core.biometrics.face_detect` finds faces (dlib HOG by default, any
 :class:`FaceDetector` can be passed) and picks the main one; :mod:`core.biometrics.face_embed`
 aligns it on 5 landmarks and runs DeepFace's ``Dlib`` ResNet through dlib;
-:mod:`core.biometrics.face_quality` scores it; :mod:`core.biometrics.adapter` optionally
-maps the base embedding through an ONNX adapter.
+:mod:`core.biometrics.face_quality` scores it. The embedding is the base model's; a registry
+adapter (:class:`core.registry.LoadedModel`) maps it to a newer version where one is active.
 
 DeepFace itself is not used. Its ``Dlib`` model is a thin wrapper over the same dlib call (for a
 given face chip both give the same vector, max difference 1e-8), while deepface 0.0.103 without
@@ -21,27 +21,23 @@ to first embedding 3.9 s (DeepFace, Dlib + opencv) vs 1.5 s here; per photo 720 
 :mod:`core.biometrics.face_embed`); no detection failure either way.
 
 Thread safety: dlib's detector, landmark model and network are not safe to call concurrently,
-so one engine serialises those stages with a lock; decoding, quality and the adapter run
-outside it. To use more cores, give each worker its own ``FaceEngine`` (they share nothing).
+so one engine serialises those stages with a lock; decoding and quality run outside it. To use
+more cores, give each worker its own ``FaceEngine`` (they share nothing).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from core.biometrics import model_files
-from core.biometrics.adapter import EmbeddingAdapter
 from core.biometrics.face_detect import FaceBox, FaceDetector, HogFaceDetector, main_face
-from core.biometrics.face_embed import EMBEDDING_DIM, DlibFaceEmbedder
+from core.biometrics.face_embed import DlibFaceEmbedder
 from core.biometrics.face_models import face_model_paths, fetch_models
 from core.biometrics.face_quality import NO_FACE_QUALITY, TIGHT_SIZE, face_quality
 from core.biometrics.image import ImageLimits, InvalidImage, decode_image
-from core.biometrics.types import AnalysedSample, Quality, SampleStatus
+from core.biometrics.stopwatch import Stopwatch
+from core.biometrics.types import AnalysedSample, SampleStatus
 
 __all__ = ["FaceBox", "FaceDetector", "FaceEngine", "FaceSample", "ImageLimits", "fetch_models"]
 
@@ -65,7 +61,6 @@ class FaceEngine:
         self,
         models_dir: Path | None = None,
         *,
-        adapter: Path | None = None,
         detector: FaceDetector | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
@@ -74,79 +69,45 @@ class FaceEngine:
         )
         self._embedder = DlibFaceEmbedder(embedder_weights, landmark_weights, TIGHT_SIZE)
         self._detector: FaceDetector = detector or HogFaceDetector()
-        self._adapter = (
-            EmbeddingAdapter(adapter, dim=EMBEDDING_DIM, what="face embedding adapter")
-            if adapter is not None
-            else None
-        )
         self._limits = limits or ImageLimits()
         self._dlib_lock = threading.Lock()
-        self.version = self._adapter.version if self._adapter else BASE_VERSION
 
     def analyse(self, data: bytes) -> FaceSample:
-        timing: dict[str, float] = {}
-        start = time.perf_counter()
-
-        def lap(stage: str, since: float) -> float:
-            now = time.perf_counter()
-            timing[stage] = round((now - since) * 1000.0, 2)
-            return now
-
+        watch = Stopwatch()
         try:
             image = decode_image(data, self._limits)
         except InvalidImage as exc:
-            lap("decode", start)
-            return self._sample(SampleStatus.INVALID_MEDIA, timing, start, reason=exc.reason)
-        t = lap("decode", start)
+            watch.lap("decode")
+            return FaceSample(
+                status=SampleStatus.INVALID_MEDIA, reason=exc.reason, timing_ms=watch.timings()
+            )
+        watch.lap("decode")
 
         rgb = image.rgb
         with self._dlib_lock:
             box = main_face(self._detector.detect(rgb), rgb.shape[1], rgb.shape[0])
-            t = lap("detect", t)
+            watch.lap("detect")
             if box is None:
-                return self._sample(
-                    SampleStatus.NO_FACE, timing, start, reason="no_face", quality=NO_FACE_QUALITY
+                return FaceSample(
+                    status=SampleStatus.NO_FACE,
+                    reason="no_face",
+                    quality=NO_FACE_QUALITY,
+                    timing_ms=watch.timings(),
                 )
             aligned = self._embedder.align(rgb, box)
             base = self._embedder.embed(aligned.chip)
-        embedding = self._adapter(base) if self._adapter else base
-        t = lap("embed", t)
+        watch.lap("embed")
 
         source_box = box.scaled(1.0 / image.scale)
         quality = face_quality(
             aligned.tight, min(source_box.width, source_box.height), image.jpeg_quality
         )
-        lap("quality", t)
-        return self._sample(
-            SampleStatus.OK,
-            timing,
-            start,
-            embedding=embedding,
+        watch.lap("quality")
+        return FaceSample(
+            status=SampleStatus.OK,
+            embedding=base,
             base_embedding=base,
             quality=quality,
+            timing_ms=watch.timings(),
             face_box=source_box,
-        )
-
-    def _sample(
-        self,
-        status: SampleStatus,
-        timing: dict[str, float],
-        start: float,
-        *,
-        reason: str | None = None,
-        quality: Quality | None = None,
-        embedding: NDArray[np.float32] | None = None,
-        base_embedding: NDArray[np.float32] | None = None,
-        face_box: FaceBox | None = None,
-    ) -> FaceSample:
-        timing["total"] = round((time.perf_counter() - start) * 1000.0, 2)
-        return FaceSample(
-            status=status,
-            reason=reason,
-            embedding=embedding,
-            base_embedding=base_embedding,
-            quality=quality or Quality(score=0.0),
-            version=self.version,
-            timing_ms=timing,
-            face_box=face_box,
         )

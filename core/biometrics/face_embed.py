@@ -19,8 +19,8 @@ import dlib
 import numpy as np
 from numpy.typing import NDArray
 
-from core.biometrics.adapter import l2_normalise
 from core.biometrics.face_detect import FaceBox
+from core.biometrics.vectors import l2_normalise
 
 CHIP_SIZE = 150  # the ResNet's input size
 CHIP_PADDING = 0.25  # dlib's default, used when the ResNet was trained
@@ -51,4 +51,4 @@ class DlibFaceEmbedder:
     def embed(self, chip: NDArray[np.uint8]) -> NDArray[np.float32]:
         """128-d float32, L2-normalised (dlib's raw output is close to, not exactly, unit norm)."""
         vector = np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32)
-        return l2_normalise(vector)
+        return l2_normalise(vector, np.float32)

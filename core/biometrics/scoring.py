@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from core.biometrics.thresholds import FloatArray, Scores
+from core.biometrics.vectors import l2_normalise
 
 # Embeddings arrive as float32 from the engines and float64 from storage.
 Vector = npt.NDArray[np.floating[Any]]
@@ -50,10 +51,10 @@ class ScoringConfig(BaseModel):
 
 
 def _unit(vectors: Vector) -> FloatArray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    if np.any(norms == 0):
+    unit = l2_normalise(vectors, np.float64)
+    if not np.all(np.any(unit, axis=-1)):  # a zero vector stays zero: it has no direction
         raise ValueError("cannot score a zero vector")
-    return np.asarray(vectors / norms, dtype=np.float64)
+    return unit
 
 
 def cosine_similarities(probe: Vector, templates: Vector) -> FloatArray:

@@ -176,12 +176,21 @@ def eer(genuine: Scores, impostor: Scores) -> float:
 
 
 def d_prime(genuine: Scores, impostor: Scores) -> float:
-    """Decidability index ``|mean_g - mean_i| / sqrt((var_g + var_i) / 2)`` (Daugman).
+    """Decidability index ``(mean_g - mean_i) / sqrt((var_g + var_i) / 2)`` (Daugman).
 
     Unlike the EER it keeps measuring separation once the score sets no longer overlap.
+    Without spread (every genuine score equal, every impostor score equal) the two sets are
+    two points: ``±inf`` when they differ, and 0 when they coincide, which is what a collapsed
+    model (one output for every input) gives: no separation at all.
     """
     gen = _as_array(genuine, "genuine")
     imp = _as_array(impostor, "impostor")
+    mean_g, mean_i = float(gen.mean()), float(imp.mean())
     spread = math.sqrt((float(gen.var()) + float(imp.var())) / 2)
-    gap = float(gen.mean()) - float(imp.mean())
-    return gap / spread if spread > 0 else math.copysign(math.inf, gap)
+    gap = mean_g - mean_i
+    # The mean and variance of equal scores carry rounding noise (about 1e-16 of their size),
+    # so a spread or a gap below 1e-9 of the scores' magnitude counts as none.
+    negligible = 1e-9 * max(1.0, abs(mean_g), abs(mean_i))
+    if spread > negligible:
+        return gap / spread
+    return math.copysign(math.inf, gap) if abs(gap) > negligible else 0.0

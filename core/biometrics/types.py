@@ -34,8 +34,10 @@ class Quality(BaseModel):
 class AnalysedSample(BaseModel):
     """What an engine made of one sample; ``embedding`` is what templates are matched with.
 
-    ``base_embedding`` is the adapter's input (equal to ``embedding`` without an adapter): the
-    gateway stores it so that a new adapter version can re-embed without the raw media.
+    ``base_embedding`` is the base model's output, which a registry adapter takes; an engine
+    sets ``embedding`` to it, and the gateway replaces ``embedding`` with the active adapter's
+    output. The gateway stores the base so that a new adapter version can re-embed without the
+    raw media.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)

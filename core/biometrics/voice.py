@@ -7,8 +7,8 @@ audio without speech ``SampleStatus.NO_SPEECH``. Missing weights are an operator
 
 The embedding is Resemblyzer's GE2E d-vector (256-d, L2-normalised, float32) of the speech
 frames only: silence carries no speaker information and would pull templates towards each other.
-``base_embedding`` is always that vector; with an ONNX adapter, ``embedding`` is the adapter's
-output, so the gateway can re-embed stored base features when the adapter changes.
+``embedding`` and ``base_embedding`` are that vector; a registry adapter
+(:class:`core.registry.LoadedModel`) maps it to a newer version where one is active.
 ``audio_16k`` (not serialised) is the decoded audio the spoken-challenge check reuses.
 
 Quality, in [0, 1], is the weighted geometric mean of five components, each in [0, 1]::
@@ -34,14 +34,12 @@ event reports those): ``duration_s`` (whole recording), ``speech_s``, ``speech_r
 
 Thread safety: ``analyse`` may be called from a thread pool. Decoding, VAD and quality share
 nothing. The torch module is only read, but each forward already uses every intra-op thread,
-so one engine serialises the embedder with a lock rather than oversubscribe the cores; the
-onnxruntime adapter session is safe to run concurrently.
+so one engine serialises the embedder with a lock rather than oversubscribe the cores.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from importlib.util import find_spec
 from pathlib import Path
@@ -51,9 +49,10 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from core.biometrics import audio, model_files
-from core.biometrics.adapter import EmbeddingAdapter, l2_normalise
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
+from core.biometrics.stopwatch import Stopwatch
 from core.biometrics.types import AnalysedSample, Quality, SampleStatus
+from core.biometrics.vectors import l2_normalise
 
 __all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
 
@@ -95,7 +94,6 @@ class VoiceEngine:
         self,
         models_dir: Path | None = None,
         *,
-        adapter: Path | None = None,
         limits: audio.AudioLimits | None = None,
     ) -> None:
         base = models_dir if models_dir is not None else model_files.models_dir()
@@ -115,76 +113,43 @@ class VoiceEngine:
         self._encoder.eval()
         self._lock = threading.Lock()
         self._limits = limits or audio.AudioLimits()
-        self._adapter = (
-            EmbeddingAdapter(adapter, dim=EMBEDDING_DIM, what="voice embedding adapter")
-            if adapter is not None
-            else None
-        )
-        self.version = self._adapter.version if self._adapter else BASE_VERSION
 
     def analyse(self, data: bytes) -> VoiceSample:
-        timing: dict[str, float] = {}
-        start = time.perf_counter()
+        watch = Stopwatch()
         try:
             decoded = audio.decode(data, self._limits)
         except audio.InvalidAudio as exc:
-            timing["decode"] = _ms(start)
-            return self._sample(SampleStatus.INVALID_MEDIA, timing, start, reason=exc.reason)
+            watch.lap("decode")
+            return VoiceSample(
+                status=SampleStatus.INVALID_MEDIA, reason=exc.reason, timing_ms=watch.timings()
+            )
         flags = audio.speech_frames(decoded.audio)
-        timing["decode"] = _ms(start)
+        watch.lap("decode")
         if int(flags.sum()) < MIN_SPEECH_FRAMES:
             # Scored anyway: the quality report of a failed attempt still says what was wrong.
-            return self._sample(
-                SampleStatus.NO_SPEECH,
-                timing,
-                start,
+            return VoiceSample(
+                status=SampleStatus.NO_SPEECH,
                 reason="no_speech",
                 quality=voice_quality(decoded.audio, flags, decoded.clipping_ratio),
+                timing_ms=watch.timings(),
                 audio_16k=decoded.audio,
             )
 
-        t = time.perf_counter()
         speech = _raise_to(audio.trim_silence(decoded.audio, flags), TARGET_DBFS)
         with self._lock, self._torch.inference_mode():
-            base = l2_normalise(np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32))
-        embedding = self._adapter(base) if self._adapter else base
-        timing["embed"] = _ms(t)
+            embedded = np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32)
+        base = l2_normalise(embedded, np.float32)
+        watch.lap("embed")
 
-        t = time.perf_counter()
         quality = voice_quality(decoded.audio, flags, decoded.clipping_ratio)
-        timing["quality"] = _ms(t)
-        return self._sample(
-            SampleStatus.OK,
-            timing,
-            start,
-            embedding=embedding,
+        watch.lap("quality")
+        return VoiceSample(
+            status=SampleStatus.OK,
+            embedding=base,
             base_embedding=base,
             quality=quality,
+            timing_ms=watch.timings(),
             audio_16k=decoded.audio,
-        )
-
-    def _sample(
-        self,
-        status: SampleStatus,
-        timing: dict[str, float],
-        start: float,
-        *,
-        reason: str | None = None,
-        embedding: NDArray[np.float32] | None = None,
-        base_embedding: NDArray[np.float32] | None = None,
-        quality: Quality | None = None,
-        audio_16k: NDArray[np.float32] | None = None,
-    ) -> VoiceSample:
-        timing["total"] = _ms(start)
-        return VoiceSample(
-            status=status,
-            reason=reason,
-            embedding=embedding,
-            base_embedding=base_embedding,
-            quality=quality or Quality(score=0.0),
-            version=self.version,
-            timing_ms=timing,
-            audio_16k=audio_16k,
         )
 
 
@@ -250,10 +215,6 @@ def _raise_to(x: NDArray[np.float32], dbfs: float) -> NDArray[np.float32]:
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
     gain = 10.0 ** (dbfs / 20.0) / max(rms, 1e-9)
     return (x * gain).astype(np.float32) if gain > 1.0 else x
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000.0, 2)
 
 
 def fetch_models(models_dir: Path) -> list[Path]:

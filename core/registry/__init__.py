@@ -10,7 +10,14 @@
 """
 
 from core.registry.active import ActiveModels
-from core.registry.canary import Canary, CanaryMetrics, judge, load_canary, seed_canary
+from core.registry.canary import (
+    Canary,
+    CanaryMetrics,
+    judge,
+    load_canary,
+    seed_canary,
+    seed_golden,
+)
 from core.registry.errors import ModelRejected
 from core.registry.onnx_model import (
     OFFLINE_VERSION,
@@ -60,6 +67,7 @@ __all__ = [
     "offline_default",
     "publish",
     "seed_canary",
+    "seed_golden",
     "sign_candidate",
     "slot_of",
     "store_candidate",

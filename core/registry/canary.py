@@ -3,14 +3,16 @@
 ``canary/{model}/`` holds the samples themselves (``samples/{i}``), their base embeddings
 (``base.npy``, what an adapter takes) and ``set.json``, which lists them with their sha256 and
 identity labels and is signed like a manifest. A candidate adapter runs on the base embeddings;
-its separation of genuine from impostor pairs (EER and d′) is compared with the active
-version's, and a candidate worse beyond the tolerance is rejected (``canary_regression``).
+its separation of genuine from impostor pairs (EER and d′, as :mod:`core.biometrics.thresholds`
+computes them for the evaluation) is compared with the active version's, and a candidate worse
+beyond the tolerance is rejected (``canary_regression``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Self
@@ -19,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.biometrics.thresholds import d_prime, eer
 from core.objectstore import ObjectMissing, ObjectStore, ObjectStoreError
 from core.registry.errors import ModelRejected
 from core.registry.onnx_model import LoadedModel
@@ -26,6 +29,10 @@ from core.signing import Signer, SigningError, TrustedKeys
 from schemas import MediaRef
 from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
 from schemas.manifest import canonical_json
+
+Sample = tuple[str, bytes, str]
+"""(identity label, media bytes, content type)."""
+BaseEmbedder = Callable[[bytes], NDArray[np.float32] | None]
 
 
 def canary_prefix(model: str) -> str:
@@ -80,28 +87,18 @@ class Canary:
         return separation(model.embed(self.base), self.labels)
 
 
-def _eer(genuine: NDArray[np.float64], impostor: NDArray[np.float64]) -> float:
-    # Sweep every observed score as a threshold; the EER is where FAR and FRR cross.
-    best = 1.0
-    for t in np.unique(np.concatenate([genuine, impostor])):
-        far = float(np.mean(impostor >= t))
-        frr = float(np.mean(genuine < t))
-        best = min(best, max(far, frr))
-    return best
-
-
 def separation(embeddings: NDArray[np.float32], labels: Sequence[str]) -> CanaryMetrics:
-    """Cosine scores of every pair, split into genuine and impostor; their EER and d′."""
+    """Cosine scores of every pair, split into genuine and impostor; their EER and d′.
+
+    A collapsed model (one output for every input) scores every pair alike: EER 0.5, d′ 0.
+    """
     scores = embeddings.astype(np.float64) @ embeddings.astype(np.float64).T
     same = np.equal.outer(np.asarray(labels), np.asarray(labels))
     upper = np.triu(np.ones_like(same, dtype=bool), k=1)
     genuine, impostor = scores[same & upper], scores[~same & upper]
-    spread = np.sqrt((genuine.var() + impostor.var()) / 2.0)
-    # Identical outputs (a collapsed model) have no spread: no separation at all.
-    d_prime = float((genuine.mean() - impostor.mean()) / spread) if spread > 1e-9 else 0.0
     return CanaryMetrics(
-        eer=_eer(genuine, impostor),
-        d_prime=d_prime,
+        eer=eer(genuine, impostor),
+        d_prime=d_prime(genuine, impostor),
         genuine_mean=float(genuine.mean()),
         impostor_mean=float(impostor.mean()),
         genuine_pairs=int(genuine.size),
@@ -142,7 +139,7 @@ async def seed_canary(
     model: str,
     *,
     base_version: str,
-    samples: Sequence[tuple[str, bytes, str]],
+    samples: Sequence[Sample],
     base: NDArray[np.float32],
     signer: Signer,
 ) -> CanarySet:
@@ -170,6 +167,36 @@ async def seed_canary(
         bucket, f"{prefix}set.json", canary.model_dump_json(indent=2).encode(), "application/json"
     )
     return canary
+
+
+async def seed_golden(
+    objects: ObjectStore,
+    model: str,
+    samples: Sequence[Sample],
+    embed: BaseEmbedder,
+    *,
+    base_version: str,
+    signer: Signer,
+) -> CanarySet:
+    """Computes the base embeddings of ``samples`` with ``embed`` and uploads the canary set.
+
+    A sample the base model cannot use (no face, no speech) is left out.
+    """
+    kept: list[Sample] = []
+    vectors: list[NDArray[np.float32]] = []
+    for sample in samples:
+        vector = await asyncio.to_thread(embed, sample[1])
+        if vector is not None:
+            kept.append(sample)
+            vectors.append(vector.reshape(-1))
+    return await seed_canary(
+        objects,
+        model,
+        base_version=base_version,
+        samples=kept,
+        base=np.stack(vectors).astype(np.float32),
+        signer=signer,
+    )
 
 
 async def load_canary(

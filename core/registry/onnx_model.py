@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from core.biometrics.vectors import l2_normalise
 from core.registry.errors import ModelRejected
 from schemas import IoSpec, TensorDType, TensorSpec
 from schemas.manifest import Manifest, OperatingPoint
@@ -117,12 +118,6 @@ def check_slot(slot: ModelSpec, actual: IoSpec) -> None:
         )
 
 
-def l2_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    normalised: NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
-    return normalised
-
-
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
     """One loaded version of a swappable model; immutable, so it is shared between threads.
@@ -152,7 +147,7 @@ class LoadedModel:
         """``[N, input_dim]`` base embeddings → ``[N, D]`` L2-normalised embeddings."""
         batch = np.ascontiguousarray(base, dtype=np.float32).reshape(-1, self.slot.width)
         if self.session is None:
-            return l2_rows(batch)
+            return l2_normalise(batch, np.float32)
         name = self.session.get_inputs()[0].name
         (out, *_) = self.session.run(None, {name: batch})
         result = np.asarray(out, dtype=np.float32)
@@ -161,7 +156,19 @@ class LoadedModel:
                 "model_output_invalid",
                 f"{self.name} {self.version} returned {result.shape} or non-finite values",
             )
-        return l2_rows(result)
+        return l2_normalise(result, np.float32)
+
+
+def _session(data: bytes) -> ort.InferenceSession:
+    """An onnxruntime session on the CPU; :class:`ModelRejected` for bytes it cannot load."""
+    options = ort.SessionOptions()
+    # One small matrix product per call: extra threads only add scheduling overhead.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for every defect
+        raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
 
 
 def describe(
@@ -177,10 +184,7 @@ def describe(
 ) -> Manifest:
     """An unsigned manifest for ``data``: its I/O spec read from the graph, the preprocessing
     of its catalog entry. Raises :class:`ModelRejected` for bytes onnxruntime cannot load."""
-    try:
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for every defect
-        raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
+    session = _session(data)
     spec = MODEL_CATALOG.get(name)
     return Manifest(
         name=name,
@@ -228,16 +232,7 @@ def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
             f"{manifest.name} serves {slot.preprocessing}, the manifest says "
             f"{manifest.preprocessing}",
         )
-    options = ort.SessionOptions()
-    # One small matrix product per call: extra threads only add scheduling overhead.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(
-            data, sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own exception types for every defect
-        raise ModelRejected("invalid_onnx", f"onnxruntime cannot load it: {exc}") from exc
+    session = _session(data)
     actual = io_spec_of(session)
     check_declared(manifest.io, actual)
     check_slot(slot, actual)

@@ -8,7 +8,7 @@ import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from core.bus import ConsumerLoop, EventProducer, topic_name
+from core.bus import ConsumerLoop, EventProducer, EventReader, topic_name
 from core.settings import Settings
 from devstack import stack
 from schemas import TOPICS, AuthAttempt, Event, decode, encode
@@ -93,11 +93,32 @@ async def test_bad_bytes_and_unknown_version_go_to_deadletter(
     assert all(tp.topic == topic_name(topics, "auth.attempts") for tp in offsets)
 
 
+def _two_attempts() -> tuple[AuthAttempt, AuthAttempt]:
+    (first,) = [e for e in example_events() if isinstance(e, AuthAttempt)][:1]
+    return first, first.model_copy(update={"event_id": uuid.uuid4(), "attempt_id": "a-second"})
+
+
+async def test_reader_reads_from_the_beginning_and_skips_bad_records(
+    topics: Settings, producer: EventProducer
+) -> None:
+    first, second = _two_attempts()
+    await producer.publish(first)
+    await producer.publish_raw("auth.attempts", b"not json", key=b"u1")
+    await producer.publish(second)
+
+    read: list[Event] = []
+    async with EventReader(["auth.attempts"], topics) as reader:
+        for _ in range(60):
+            read += await reader.read()
+            if len(read) >= 2:
+                break
+    assert read == [first, second]
+
+
 async def test_failing_handler_dead_letters_and_moves_on(
     topics: Settings, producer: EventProducer
 ) -> None:
-    first, second = [e for e in example_events() if isinstance(e, AuthAttempt)][:1] * 2
-    second = second.model_copy(update={"event_id": uuid.uuid4(), "attempt_id": "a-second"})
+    first, second = _two_attempts()
     await producer.publish(first)
     await producer.publish(second)
     seen: list[str] = []

@@ -19,11 +19,12 @@ from PIL import Image
 from auth_gateway.analysis import Analyser
 from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
+from bench.support.onnx_build import rotation_point
 from core.biometrics.face import BASE_VERSION
+from core.biometrics.golden import golden_faces
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
-from core.registry import ModelStatus, load_canary
-from core.registry.golden import golden_faces, seed_golden
+from core.registry import ModelStatus, load_canary, seed_golden
 from core.settings import ModelsSection, Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
@@ -32,7 +33,7 @@ from schemas.model_catalog import ModelRef
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
-from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser, point_for
+from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser
 
 MODEL = "face-embedder"
 API_KEY = "hotswap-admin-key"
@@ -252,7 +253,7 @@ _CASES = {
 # A publisher that skipped calibrating, or copied another version's operating point.
 _MANIFESTS: dict[str, dict[str, object]] = {
     "no_calibration": {"operating_point": None},
-    "foreign_calibration": {"operating_point": point_for(MODEL, "1.0.0")},
+    "foreign_calibration": {"operating_point": rotation_point(MODEL, "1.0.0")},
 }
 
 

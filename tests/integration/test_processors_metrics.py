@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.support.synthetic import decision, feedback, quality
 from core.bus import EventProducer
 from core.settings import Settings
 from schemas import (
@@ -27,7 +28,6 @@ from schemas import (
     WindowKind,
     encode,
 )
-from stream_processors.synthetic import decision, feedback, quality
 from tests.integration.test_processors_support import (
     base_time,
     flush,

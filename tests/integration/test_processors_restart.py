@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.support.runner import WorkerProcess
 from core.bus import EventProducer
 from core.settings import Settings
 from schemas import Event, LockAction, LockoutEvent, MetricWindow, Outcome
-from stream_processors.runner import WorkerProcess
 from tests.integration.test_processors_metrics import (
     Scripted,
     event_time,

@@ -19,12 +19,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
+from bench.support.runner import Scrape, WorkerProcess
+from bench.support.synthetic import decision, feedback, quality
 from core.bus import EventProducer, topic_name
 from core.settings import ProcessorsSection, Settings
+from devstack.process import free_port
 from schemas import TOPICS, Event, FeedbackLabel, Outcome, decode
 from stream_processors.app import INPUTS
-from stream_processors.runner import Scrape, WorkerProcess, free_port
-from stream_processors.synthetic import decision, feedback, quality
 from tests.integration.kafka_reader import read_topic
 
 PARTITIONS = TOPICS["auth.decisions"].partitions

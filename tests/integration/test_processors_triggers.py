@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.support.synthetic import decision, feedback, voice_sample
 from core.bus import EventProducer
 from core.settings import Settings
 from schemas import (
@@ -19,7 +20,6 @@ from schemas import (
     RetrainReason,
     RetrainTrigger,
 )
-from stream_processors.synthetic import decision, feedback, voice_sample
 from tests.integration.test_processors_support import (
     base_time,
     flush,

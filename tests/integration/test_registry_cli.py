@@ -11,20 +11,21 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from bench.support.onnx_build import rotation_point
 from core import docstore
 from core.objectstore import ObjectStore
 from core.registry import ModelRegistry, store_candidate
-from core.registry_cli import (
+from core.settings import Settings, get_settings
+from kibalock_cli.models import (
     keygen_command,
     list_command,
     publish_command,
     rollback_command,
     sign_command,
 )
-from core.settings import Settings, get_settings
 from schemas import ActivationStatus, ModelActivation, decode
 from tests.integration.kafka_reader import read_topic
-from tests.registry_kit import collapsing, good, point_for
+from tests.registry_kit import collapsing, good
 
 app = typer.Typer()
 for name, command in (
@@ -49,7 +50,7 @@ def cli_env(ns_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def _point_file(folder: Path, version: str) -> Path:
     path = folder / f"point-{version}.json"
-    path.write_text(point_for("face-embedder", version).model_dump_json())
+    path.write_text(rotation_point("face-embedder", version).model_dump_json())
     return path
 
 

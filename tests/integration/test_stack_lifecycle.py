@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import pytest
 
 from core.settings import Settings
 from devstack import stack
+from devstack.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -29,14 +23,14 @@ def private(base_settings: Settings, tmp_path: Path) -> Settings:
     return base_settings.model_copy(
         update={
             "kafka": base_settings.kafka.model_copy(
-                update={"bootstrap": f"127.0.0.1:{_free_port()}"}
+                update={"bootstrap": f"127.0.0.1:{free_port()}"}
             ),
             "mongo": base_settings.mongo.model_copy(
-                update={"uri": f"mongodb://127.0.0.1:{_free_port()}/"}
+                update={"uri": f"mongodb://127.0.0.1:{free_port()}/"}
             ),
-            "s3": base_settings.s3.model_copy(update={"endpoint": f"127.0.0.1:{_free_port()}"}),
+            "s3": base_settings.s3.model_copy(update={"endpoint": f"127.0.0.1:{free_port()}"}),
             "stack": base_settings.stack.model_copy(
-                update={"data_dir": tmp_path / "stack", "kafka_controller_port": _free_port()}
+                update={"data_dir": tmp_path / "stack", "kafka_controller_port": free_port()}
             ),
         }
     )

@@ -15,15 +15,9 @@ import pytest
 
 from core.biometrics.audio import join_clips
 from core.biometrics.dataset import DatasetConfig, load_dataset
-from core.biometrics.evaluation import (
-    DET_FILE,
-    EVAL_FILE,
-    Engines,
-    EvalConfig,
-    ModelInfo,
-    run_evaluation,
-)
+from core.biometrics.evaluation import Engines, ModelInfo
 from core.biometrics.types import SampleStatus
+from kibalock_cli.eval_run import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
 
 DIM = 16
 

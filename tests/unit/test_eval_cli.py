@@ -8,7 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from core.biometrics.cli import eval_command, models_app
+from kibalock_cli.eval import eval_command
+from kibalock_cli.models import models_app
 
 app = typer.Typer()
 app.add_typer(models_app, name="models")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.biometrics.dataset import DatasetConfig
-from core.biometrics.evaluation import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
+from kibalock_cli.eval_run import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 from numpy.typing import NDArray
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
+from bench.support.onnx_build import linear_adapter, rotation
 from core.biometrics.face import FaceEngine, FaceSample, ImageLimits, fetch_models
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
 from core.biometrics.types import SampleStatus
+from core.registry import load_adapter
+from tests.registry_kit import manifest_for
 
 
 @pytest.fixture(scope="module")
@@ -188,64 +189,26 @@ def test_quality_orders_clean_above_degraded(engine: FaceEngine, faces: Path, na
         assert sample.quality.score < clean, kind
 
 
-def _orthogonal_adapter(path: Path, matrix: NDArray[np.float64], version: str) -> Path:
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["base", "w"], ["adapted"])],
-        "orthogonal-adapter",
-        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["n", 128])],
-        [helper.make_tensor_value_info("adapted", TensorProto.FLOAT, ["n", 128])],
-        initializer=[numpy_helper.from_array(matrix.astype(np.float32), "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9  # readable by every onnxruntime >= 1.18
-    helper.set_model_props(model, {"version": version})
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
-def test_onnx_adapter_maps_the_base_embedding(
-    models: Path, engine: FaceEngine, faces: Path, tmp_path: Path
-) -> None:
-    q, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((128, 128)))
-    adapted = FaceEngine(models, adapter=_orthogonal_adapter(tmp_path / "model.onnx", q, "1.2.0"))
+def test_a_registry_adapter_maps_the_base_embedding(engine: FaceEngine, faces: Path) -> None:
+    matrix = rotation(128, 7)
+    data = linear_adapter(matrix)
+    adapter = load_adapter(data, manifest_for(data, "face-embedder", "1.2.0"))
     photos = [(faces / n).read_bytes() for n in ("img1.jpg", "img2.jpg", "img3.jpg")]
     plain = [_ok(engine.analyse(p)) for p in photos]
-    mapped = [_ok(adapted.analyse(p)) for p in photos]
-    for before, after in zip(plain, mapped, strict=True):
-        assert after.version == "1.2.0" and after.model == "face-embedder"
-        assert before.embedding is not None and after.base_embedding is not None
-        assert after.embedding is not None
-        np.testing.assert_allclose(after.base_embedding, before.embedding, atol=1e-6)
-        np.testing.assert_allclose(after.embedding, before.embedding @ q, atol=1e-5)
-        assert float(after.embedding @ before.embedding) < 0.5
-    # A rotation keeps every similarity, so thresholds carry over to the adapted space.
-    for i, j in itertools.combinations(range(3), 2):
-        a, b = plain[i].embedding, plain[j].embedding
-        c, d = mapped[i].embedding, mapped[j].embedding
-        assert a is not None and b is not None and c is not None and d is not None
-        assert float(c @ d) == pytest.approx(float(a @ b), abs=1e-5)
-
-
-def test_adapter_with_the_wrong_input_size_is_refused(models: Path, tmp_path: Path) -> None:
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["base"], ["adapted"])],
-        "wrong",
-        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["n", 64])],
-        [helper.make_tensor_value_info("adapted", TensorProto.FLOAT, ["n", 64])],
+    base = np.stack([s.base_embedding for s in plain if s.base_embedding is not None])
+    np.testing.assert_array_equal(
+        base, np.stack([s.embedding for s in plain if s.embedding is not None])
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.save(model, tmp_path / "model.onnx")
-    with pytest.raises(ValueError, match="128"):
-        FaceEngine(models, adapter=tmp_path / "model.onnx")
+    mapped = adapter.embed(base)
+    np.testing.assert_allclose(mapped, base @ matrix, atol=1e-5)
+    assert float(mapped[0] @ base[0]) < 0.5
+    # A rotation keeps every similarity, so thresholds carry over to the adapted space.
+    np.testing.assert_allclose(mapped @ mapped.T, base @ base.T, atol=1e-5)
 
 
-def test_missing_weights_name_the_fetch_command(models: Path, tmp_path: Path) -> None:
+def test_missing_weights_name_the_fetch_command(tmp_path: Path) -> None:
     with pytest.raises(MissingModelError, match=FETCH_COMMAND):
         FaceEngine(tmp_path)
-    with pytest.raises(MissingModelError, match="adapter"):
-        FaceEngine(models, adapter=tmp_path / "absent.onnx")
 
 
 def test_fetch_models_is_idempotent(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bench.support.synthetic import decision, feedback
 from schemas import FeedbackLabel, Outcome
 from stream_processors import join
 from stream_processors.observations import AttemptLabelled, DecisionObserved
-from stream_processors.synthetic import decision, feedback
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 EXPIRY = 600.0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from bench.support.synthetic import decision, voice_sample
 from core.settings import ProcessorsSection, Settings
 from schemas import (
     DecisionReason,
@@ -17,7 +18,6 @@ from schemas import (
     WindowKind,
 )
 from stream_processors import lockouts, triggers
-from stream_processors.synthetic import decision, voice_sample
 from stream_processors.windows import PaneAccumulator
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.support.onnx_build import linear_adapter, rotation_point
 from core.registry import ModelRejected, load_adapter, offline_default
 from core.registry.canary import judge, separation
-from core.registry.onnx_build import linear_adapter
 from schemas import IoSpec, TensorDType, TensorSpec
-from tests.registry_kit import collapsing, good, manifest_for, point_for
+from tests.registry_kit import collapsing, good, manifest_for
 
 
 def _rejected(data: bytes, **manifest: object) -> str:
@@ -56,7 +56,7 @@ def test_defects_are_refused_with_their_reason() -> None:
     # Scored without its own calibration, or with another version's: the operating FMR would
     # silently move.
     assert _rejected(data, operating_point=None) == "calibration_missing"
-    assert _rejected(data, operating_point=point_for("face-embedder", "1.0.0")) == (
+    assert _rejected(data, operating_point=rotation_point("face-embedder", "1.0.0")) == (
         "calibration_mismatch"
     )
     # Non-finite output on the probe batch.
@@ -93,3 +93,7 @@ def test_canary_separation_and_judgement() -> None:
     with pytest.raises(ModelRejected) as exc:
         judge(worse, reference, eer_tolerance=0.02, dprime_tolerance=1.0)
     assert exc.value.reason == "canary_regression" and "EER" in exc.value.detail
+
+    # One output for every input: every pair scores alike, no separation at all.
+    flat = separation(np.ones((12, 128), dtype=np.float32) / np.sqrt(128), labels)
+    assert (flat.eer, flat.d_prime) == (0.5, 0.0)

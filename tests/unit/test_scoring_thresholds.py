@@ -110,4 +110,7 @@ def test_fmr_upper_bound_is_about_the_rule_of_three() -> None:
 def test_d_prime() -> None:
     # Means 3 and 1, both variances 1 (population): d' = 2 / sqrt(1) = 2.
     assert d_prime([2.0, 4.0], [0.0, 2.0]) == pytest.approx(2.0)
+    # No spread: two points, apart (perfectly separated) or together (no separation).
     assert d_prime([1.0], [0.0]) == math.inf
+    assert d_prime([0.0, 0.0], [1.0]) == -math.inf
+    assert d_prime([0.7, 0.7], [0.7, 0.7, 0.7]) == 0.0

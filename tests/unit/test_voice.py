@@ -7,12 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
-from onnx import TensorProto, helper, numpy_helper
 
+from bench.support.onnx_build import linear_adapter
 from core.biometrics.audio import AudioLimits, decode_audio, join_clips
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError, file_sha256
 from core.biometrics.types import SampleStatus
@@ -23,6 +22,8 @@ from core.biometrics.voice import (
     VoiceSample,
 )
 from core.biometrics.voice import fetch_models as fetch_voice_models
+from core.registry import load_adapter
+from tests.registry_kit import manifest_for
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas")
 
@@ -167,55 +168,17 @@ def test_same_speaker_scores_above_other_speakers(engine: VoiceEngine, voices: P
         assert same > max(others), (s, same, others)
 
 
-def _adapter(path: Path, weight: NDArray[np.float32], version: str | None) -> Path:
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["base", "w"], ["adapted"])],
-        "voice_adapter",
-        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["N", 256])],
-        [helper.make_tensor_value_info("adapted", TensorProto.FLOAT, ["N", weight.shape[1]])],
-        [numpy_helper.from_array(weight, "w")],
+def test_a_registry_adapter_maps_the_base_embedding(engine: VoiceEngine, voices: Path) -> None:
+    weight = np.random.default_rng(3).normal(size=(256, 64)).astype(np.float32)
+    data = linear_adapter(weight)
+    adapter = load_adapter(data, manifest_for(data, "voice-embedder", "1.2.0"))
+    sample = _ok(engine.analyse(_challenge(voices, "lucas", "907", 5)))
+    assert sample.base_embedding is not None and sample.embedding is not None
+    np.testing.assert_array_equal(sample.base_embedding, sample.embedding)
+    expected = sample.base_embedding @ weight
+    np.testing.assert_allclose(
+        adapter.embed(sample.base_embedding)[0], expected / np.linalg.norm(expected), atol=1e-5
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    if version:
-        helper.set_model_props(model, {"version": version})
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
-def test_onnx_adapter_maps_the_base_embedding(models: Path, voices: Path, tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    weight = rng.normal(size=(256, 64)).astype(np.float32)
-    adapted = VoiceEngine(models, adapter=_adapter(tmp_path / "a.onnx", weight, "1.2.0"))
-    plain = VoiceEngine(models)
-    data = _challenge(voices, "lucas", "907", 5)
-    base = _ok(plain.analyse(data)).embedding
-    sample = _ok(adapted.analyse(data))
-    assert base is not None and sample.embedding is not None
-    assert sample.base_embedding is not None
-    np.testing.assert_allclose(sample.base_embedding, base, atol=1e-6)
-    expected = base @ weight
-    np.testing.assert_allclose(sample.embedding, expected / np.linalg.norm(expected), atol=1e-5)
-    assert sample.version == "1.2.0"
-    unversioned = VoiceEngine(models, adapter=_adapter(tmp_path / "b.onnx", weight, None))
-    assert unversioned.version.startswith("0.0.0+sha256.")
-
-
-def test_an_adapter_with_the_wrong_input_is_refused(models: Path, tmp_path: Path) -> None:
-    weight = np.eye(128, dtype=np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["base", "w"], ["out"])],
-        "wrong",
-        [helper.make_tensor_value_info("base", TensorProto.FLOAT, ["N", 128])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 128])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, tmp_path / "wrong.onnx")
-    with pytest.raises(ValueError, match="256"):
-        VoiceEngine(models, adapter=tmp_path / "wrong.onnx")
 
 
 def test_concurrent_calls_match_sequential_ones(engine: VoiceEngine, voices: Path) -> None:

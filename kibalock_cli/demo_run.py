@@ -13,7 +13,6 @@ import asyncio
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,20 +20,20 @@ import time
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from core import docstore
-from core.bus import EventProducer, ensure_topics, topic_name
+from core.bus import EventProducer, EventReader, ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
+from devstack.process import free_port
 from producers.people import chimeric_people
 from producers.simulator import Sent, run_scenarios
 from producers.terminal import Terminal
-from schemas import AuthDecision, decode
+from schemas import AuthDecision
 
 NAMESPACE = "demo"
 
@@ -44,12 +43,6 @@ class DemoError(RuntimeError):
 
 
 console = Console()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _reset(settings: Settings) -> None:
@@ -108,28 +101,16 @@ async def _wait_ready(
 async def _collect(
     settings: Settings, wanted: set[str], timeout_s: float
 ) -> dict[str, AuthDecision]:
-    consumer = AIOKafkaConsumer(
-        topic_name(settings, "auth.decisions"),
-        bootstrap_servers=settings.kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     found: dict[str, AuthDecision] = {}
     deadline = time.monotonic() + timeout_s
-    try:
+    async with EventReader(["auth.decisions"], settings) as reader:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("decisions", total=len(wanted))
             while len(found) < len(wanted) and time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        decision = decode("auth.decisions", record.value)
-                        assert isinstance(decision, AuthDecision)
-                        if decision.attempt_id in wanted:
-                            found[decision.attempt_id] = decision
+                for event in await reader.read():
+                    if isinstance(event, AuthDecision) and event.attempt_id in wanted:
+                        found[event.attempt_id] = event
                 progress.update(task, completed=len(found))
-    finally:
-        await consumer.stop()
     return found
 
 
@@ -161,7 +142,7 @@ async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
     settings = base.namespaced(NAMESPACE)
     with console.status("resetting the demo namespace"):
         await _reset(settings)
-    port = _free_port()
+    port = free_port()
     api_key = base64.urlsafe_b64encode(os.urandom(18)).decode()
     log = out / "gateway.log"
     with tempfile.TemporaryDirectory() as secrets:

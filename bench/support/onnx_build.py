@@ -11,6 +11,11 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from auth_gateway import load_policy
+from core.registry import OFFLINE_VERSION
+from schemas.manifest import OperatingPoint
+from schemas.model_catalog import ModelRef
+
 INPUT = "features"
 OUTPUT = "embedding"
 OPSET = 13
@@ -39,3 +44,10 @@ def rotation(dim: int, seed: int) -> NDArray[np.float32]:
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
     rotated: NDArray[np.float32] = (q * np.sign(np.diag(r))).astype(np.float32)
     return rotated
+
+
+def rotation_point(name: str, version: str) -> OperatingPoint:
+    """The packaged model's operating point, restamped for ``name@version``: right for a
+    rotation, which keeps every cosine and so every calibrated score."""
+    base = load_policy().base_operating_points[str(ModelRef(name=name, version=OFFLINE_VERSION))]
+    return base.model_copy(update={"model": ModelRef(name=name, version=version)})

