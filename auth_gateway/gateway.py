@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from auth_gateway import challenges, lockouts, replay
+from auth_gateway import challenges, erasure, lockouts, replay
 from auth_gateway.analysis import Analyser
 from auth_gateway.capture import SampleCapture
 from auth_gateway.challenges import ChallengeStore
@@ -155,6 +155,35 @@ class Gateway:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def probe(self) -> dict[str, str]:
+        """Whether the document store and the object store answer: ``ok`` or ``error: …``."""
+        checks: dict[str, str] = {}
+        for name, call in (
+            ("mongo", lambda: self.db.command("ping")),
+            ("objects", self.objects.list_buckets),
+        ):
+            try:
+                await call()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {type(exc).__name__}"
+        return checks
+
+    async def erase_user(self, user_id: str) -> dict[str, int]:
+        """The right to erasure, over every store that keeps something of ``user_id``."""
+        stores: list[erasure.Erasable] = [
+            self.templates,
+            self.enroller,
+            self.sessions,
+            self.challenges,
+            self.replay,
+            self.lockouts,
+            self.capture,
+        ]
+        return await erasure.erase_user(
+            user_id, db=self.db, objects=self.objects, log=self.log, stores=stores
+        )
 
     async def handle_attempt(self, attempt: AuthAttempt) -> Handled:
         stored = await self.log.find(attempt.attempt_id)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import uvicorn
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
+from auth_gateway.http import create_app
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.logging import configure_logging, get_logger

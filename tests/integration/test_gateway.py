@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.api import create_app
 from auth_gateway.crypto import TemplateCipher, TemplateTampered
 from auth_gateway.gateway import Gateway
+from auth_gateway.http import create_app
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person, chimeric_people
@@ -422,13 +422,16 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
             files={"model_file": ("../../x.onnx", onnx_bytes, "application/octet-stream")},
         )
         assert response.status_code == 422 and response.json()["error"] == "invalid_filename"
+        # Fields are checked against the published document's types, so every field error is
+        # `invalid_request` naming the field (it was `invalid_model_name`, `invalid_identifier`…).
         response = await http.post(
             "/api/import_model",
             headers=ok,
             data={"name": "../../x", "version": "9.9.9"},
             files={"model_file": ("x.onnx", onnx_bytes, "application/octet-stream")},
         )
-        assert response.status_code == 422 and response.json()["error"] == "invalid_model_name"
+        assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+        assert response.json()["message"].startswith("body.name:")
         response = await http.post(
             "/api/import_model",
             headers=ok,
@@ -443,7 +446,18 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
             files={"model_file": ("x.onnx", onnx_bytes, "application/octet-stream")},
         )
         assert response.status_code == 200, response.text
-        assert response.json()["artifact"]["uri"].endswith("/face-embedder/9.9.9/model.onnx")
+        # A gateway never signs: the file waits, unsigned, outside what gateways load.
+        imported = response.json()
+        assert imported["state"] == "unsigned_candidate"
+        assert imported["artifact"]["uri"].endswith("/candidates/face-embedder/9.9.9/model.onnx")
+        assert await gateway.swapper.registry.get("face-embedder", "9.9.9") is None
+        again = await http.post(
+            "/api/import_model",
+            headers=ok,
+            data={"name": "face-embedder", "version": "9.9.9"},
+            files={"model_file": ("x.onnx", onnx_bytes, "application/octet-stream")},
+        )
+        assert again.status_code == 409 and again.json()["error"] == "version_exists"
 
         response = await http.post("/challenges", json={"user_id": "a b", "terminal_id": "t"})
         assert response.status_code == 422 and "message" in response.json()
@@ -453,6 +467,15 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
             files={"face": ("f.jpg", b"GIF89a", "image/gif")},
         )
         assert response.status_code == 415 and response.json()["error"] == "unsupported_media"
+        # An id the schema refuses is refused before any media is stored.
+        response = await http.post(
+            "/verify",
+            data={"user_id": ".x", "terminal_id": "t"},
+            files={"face": ("f.jpg", b"\xff\xd8\xff\xe0 jpeg", "image/jpeg")},
+        )
+        assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+        samples = gateway.objects.bucket("samples")
+        assert not await gateway.objects.list_keys(samples, ".x/")
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).status_code == 200
         assert "kibalock_decisions_total" in (await http.get("/metrics")).text

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.api import create_app
 from auth_gateway.gateway import Gateway
+from auth_gateway.http import create_app
 from bench.support.onnx_build import rotation_point
 from core.biometrics.face import BASE_VERSION
 from core.biometrics.golden import golden_faces

@@ -1,0 +1,138 @@
+"""What a login terminal calls: ``POST /challenges``, then ``POST /verify``.
+
+``/verify`` is the synchronous path for terminals without Kafka: the same engine and decision
+log as the ``auth.attempts`` consumer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from auth_gateway.http.deps import STARTING, Gw
+from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
+from auth_gateway.http.uploads import (
+    AUDIO_MAGIC,
+    IMAGE_MAGIC,
+    MULTIPART,
+    MultipartForm,
+    media_types,
+    part_types,
+    read_upload,
+)
+from schemas import AuthAttempt, AuthDecision, MediaRef
+from schemas.catalog import AUTH_GATEWAY
+from schemas.fields import Identifier
+from schemas.keys import attempt_media_key
+
+router = APIRouter(tags=["terminal"], responses=error_responses({503: STARTING}))
+
+
+class ChallengeRequest(BaseModel):
+    user_id: Identifier
+    terminal_id: Identifier
+
+
+class ChallengeResponse(BaseModel):
+    challenge_id: Identifier
+    digits: str = Field(pattern=r"^[0-9]+$", description="what the person must say")
+    expires_at: datetime
+
+
+def _face_or_voice(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"required": ["face"]}, {"required": ["voice"]}]
+
+
+class VerifyForm(MultipartForm):
+    model_config = ConfigDict(json_schema_extra=_face_or_voice)
+
+    user_id: Identifier = Field(description="the user the person claims to be")
+    terminal_id: Identifier
+    challenge_id: Identifier | None = Field(
+        default=None, description="from `POST /challenges`; without it the attempt is refused"
+    )
+    face: UploadFile | None = Field(
+        default=None, description=f"a photo of the face ({media_types(IMAGE_MAGIC)})"
+    )
+    voice: UploadFile | None = Field(
+        default=None, description=f"the challenge digits spoken ({media_types(AUDIO_MAGIC)})"
+    )
+
+    @model_validator(mode="after")
+    def _some_media(self) -> VerifyForm:
+        if self.face is None and self.voice is None:
+            raise ValueError("send a face photo, a voice clip, or both")
+        return self
+
+
+class VerifyResponse(BaseModel):
+    decision: AuthDecision
+    session_id: str | None = Field(description="set when the attempt is accepted")
+
+
+@router.post(
+    "/challenges",
+    responses=error_responses({400: MALFORMED_BODY, 422: INVALID_REQUEST}),
+)
+async def issue_challenge(body: ChallengeRequest, gw: Gw) -> ChallengeResponse:
+    """Digits for the person to say at the terminal, bound to the user and the terminal."""
+    challenge = await gw.challenges.issue(body.user_id, body.terminal_id)
+    return ChallengeResponse(
+        challenge_id=challenge.challenge_id,
+        digits=challenge.digits,
+        expires_at=challenge.expires_at,
+    )
+
+
+@router.post(
+    "/verify",
+    responses=error_responses(
+        {
+            400: MALFORMED_BODY,
+            413: "`too_large`: a file is larger than the gateway's upload limit",
+            415: "`unsupported_media`: a file's content is not one of the accepted media types",
+            422: f"{INVALID_REQUEST}; `empty_upload`: a file is empty",
+        }
+    ),
+    openapi_extra=part_types(face=media_types(IMAGE_MAGIC), voice=media_types(AUDIO_MAGIC)),
+)
+async def verify(form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw) -> VerifyResponse:
+    """A login attempt, decided: accepted (with a session) or refused, with the reasons."""
+    limit = gw.settings.gateway.max_upload_bytes
+    uploads = {
+        name: await read_upload(upload, limit, table, name)
+        for name, upload, table in (
+            ("face", form.face, IMAGE_MAGIC),
+            ("voice", form.voice, AUDIO_MAGIC),
+        )
+        if upload is not None
+    }
+    attempt_id = uuid.uuid4().hex
+    bucket = gw.objects.bucket("samples")
+    refs: dict[str, MediaRef] = {
+        name: await gw.objects.put_bytes(
+            bucket,
+            attempt_media_key(form.user_id, attempt_id, name),
+            sample.data,
+            sample.content_type,
+        )
+        for name, sample in uploads.items()
+    }
+    attempt = AuthAttempt(
+        producer=AUTH_GATEWAY,
+        attempt_id=attempt_id,
+        terminal_id=form.terminal_id,
+        user_id=form.user_id,
+        challenge_id=form.challenge_id,
+        face=refs.get("face"),
+        voice=refs.get("voice"),
+    )
+    handled = await gw.handle_attempt(attempt)
+    return VerifyResponse(
+        decision=handled.decision,
+        session_id=handled.session.session_id if handled.session else None,
+    )
