@@ -14,6 +14,7 @@ from typing import Protocol
 from auth_gateway.decision_log import DecisionLog
 from core.docstore import Database
 from core.objectstore import ObjectStore
+from schemas.keys import user_prefix
 
 
 class Erasable(Protocol):
@@ -25,23 +26,23 @@ async def erase_user(
     *,
     db: Database,
     objects: ObjectStore,
-    log: DecisionLog,
+    decisions: DecisionLog,
     stores: list[Erasable],
 ) -> dict[str, int]:
     removed: dict[str, int] = {}
     referenced = 0
-    async for attempt in log.attempts_of_user(user_id):
+    async for attempt in decisions.attempts_of_user(user_id):
         for ref in (attempt.face, attempt.voice):
             if ref is not None and await objects.exists(ref.bucket, ref.key):
                 await objects.delete(ref.bucket, ref.key)
                 referenced += 1
     removed["referenced_media"] = referenced
     removed["samples_bucket"] = await objects.delete_prefix(
-        objects.bucket("samples"), f"{user_id}/"
+        objects.bucket("samples"), user_prefix(user_id)
     )
     for store in stores:
         removed[type(store).__name__] = await store.erase_user(user_id)
-    removed["decision_log"] = await log.erase_user(user_id)
+    removed["decision_log"] = await decisions.erase_user(user_id)
     await db["audit"].insert_one(
         {
             "at": datetime.now(UTC),

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 import uvicorn
 
 from auth_gateway.analysis import Analyser
+from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import Gateway
+from auth_gateway.handlers import consumer_of
 from auth_gateway.http import create_app
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
@@ -48,7 +50,7 @@ async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
     analyser = await asyncio.to_thread(
         Analyser.load, workers=options.workers, max_in_flight=options.max_in_flight
     )
-    gateway = Gateway(settings, analyser=analyser, producer=producer)
+    gateway = bootstrap(settings, analyser=analyser, producer=producer)
     await gateway.prepare()
     return gateway, producer
 
@@ -71,12 +73,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     gateway, producer = await load_gateway(settings)
     holder["gateway"] = gateway
     consumer = ConsumerLoop(
-        TOPICS, options.consumer_group, gateway.handle_event, producer, settings=settings
+        TOPICS, options.consumer_group, consumer_of(gateway), producer, settings=settings
     )
     model_events = ConsumerLoop(
         MODEL_TOPICS,
         f"{options.consumer_group}-models-{gateway.swapper.instance_id}",
-        gateway.handle_event,
+        consumer_of(gateway),
         producer,
         settings=settings,
     )

@@ -31,10 +31,7 @@ from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import DecisionReason
-from schemas.model_catalog import SPEECH_RECOGNISER, Modality, ModelRef
-
-# The packaged whisper-base (CTranslate2); the registry versions recognisers like any model.
-RECOGNISER = ModelRef(name=SPEECH_RECOGNISER, version="1.0.0")
+from schemas.model_catalog import Modality
 
 
 @dataclass
@@ -153,7 +150,7 @@ class Verifier:
             face=_analysis(face, face_model),
             voice=_analysis(voice, voice_model),
             heard=heard,
-            recogniser=RECOGNISER if heard is not None else None,
+            recogniser=self.analyser.challenge_checker.ref if heard is not None else None,
         )
         templates: dict[Modality, Embeddings | None] = {}
         for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):

@@ -337,11 +337,12 @@ def canary_command(
     ] = Path("../shared/data"),
 ) -> None:
     """Seed the canary sets (golden samples + base embeddings, signed) in the models bucket."""
-    from core.biometrics.face import BASE_VERSION, FaceEngine
+    from core.biometrics.face import FaceEngine
     from core.biometrics.golden import golden_faces, golden_voices
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
     from core.registry import seed_golden
+    from schemas.model_catalog import BASE_VERSION
 
     settings = _settings()
     signer = settings.models.publisher.signer()

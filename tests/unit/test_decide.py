@@ -76,6 +76,7 @@ def _sample(
         quality=Quality(score=quality),
         model=model,
         version=version,
+        preprocessing="unit-tests",
     )
 
 

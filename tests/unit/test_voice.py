@@ -16,13 +16,13 @@ from core.biometrics.audio import AudioLimits, decode_audio, join_clips
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError, file_sha256
 from core.biometrics.types import SampleStatus
 from core.biometrics.voice import (
-    BASE_VERSION,
     WEIGHTS_SHA256,
     VoiceEngine,
     VoiceSample,
 )
 from core.biometrics.voice import fetch_models as fetch_voice_models
 from core.registry import load_adapter
+from schemas.model_catalog import BASE_VERSION
 from tests.registry_kit import manifest_for
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas")

@@ -85,5 +85,5 @@ def load_engines(models_dir: Path | None = None) -> Engines:
         face=FaceEngine(models_dir),
         voice=VoiceEngine(models_dir),
         challenge=checker,
-        asr_model=ModelInfo(model=checker.model, version=checker.version),
+        asr_model=ModelInfo(model=checker.ref.name, version=checker.ref.version),
     )

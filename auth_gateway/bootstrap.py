@@ -1,0 +1,107 @@
+"""The composition root: reads the settings once and wires the gateway's adapters together.
+
+Nothing else in the gateway reads settings or picks an implementation; tests and the benchmark
+get the same wiring with their own settings, policy or digit source.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable
+
+from auth_gateway.analysis import Analyser
+from auth_gateway.capture import SampleCapture
+from auth_gateway.challenges import ChallengeStore
+from auth_gateway.crypto import TemplateCipher, load_key
+from auth_gateway.decision_log import DecisionLog
+from auth_gateway.enrolment import Enroller
+from auth_gateway.gateway import Gateway
+from auth_gateway.hotswap import HotSwapper
+from auth_gateway.lockouts import LockoutBook
+from auth_gateway.policy import DecisionPolicy, load_policy
+from auth_gateway.reembed import ReEmbedder
+from auth_gateway.replay import ReplayGuard
+from auth_gateway.sessions import SessionStore
+from auth_gateway.templates import TemplateStore
+from auth_gateway.verifier import Verifier
+from core import docstore
+from core.bus import EventProducer
+from core.logging import get_logger
+from core.objectstore import ObjectStore
+from core.registry import ActiveModels, ModelRegistry
+from core.settings import Settings
+
+log = get_logger(__name__)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    analyser: Analyser,
+    producer: EventProducer,
+    policy: DecisionPolicy | None = None,
+    choose_digit: Callable[[str], str] = secrets.choice,
+) -> Gateway:
+    options, models = settings.gateway, settings.models
+    policy = policy or load_policy()
+    client = docstore.client(settings)
+    db = client[settings.mongo.database]
+    objects = ObjectStore(settings)
+    templates = TemplateStore(db, TemplateCipher(load_key(options)))
+    challenges = ChallengeStore(
+        db, digits=options.challenge_digits, ttl_s=options.challenge_ttl_s, choose=choose_digit
+    )
+    replay, lockouts = ReplayGuard(db), LockoutBook(db)
+    trust = models.trust.keys(required=False)
+    if options.follow_registry and not trust.ids:
+        log.warning("no trusted model keys: serving offline defaults, refusing new models")
+    swapper = HotSwapper(
+        registry=ModelRegistry(db, objects),
+        objects=objects,
+        producer=producer,
+        reembedder=ReEmbedder(db, templates, objects, analyser, batch=models.reembed_batch),
+        settings=models,
+        trust=trust,
+        follow_registry=options.follow_registry,
+        instance_id=models.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        defaults=ActiveModels.offline(policy.base_operating_points),
+    )
+    return Gateway(
+        settings=settings,
+        client=client,
+        db=db,
+        objects=objects,
+        producer=producer,
+        analyser=analyser,
+        # Read once: a missing or unreadable key file stops the gateway at start.
+        admin_key=options.admin_key(),
+        templates=templates,
+        challenges=challenges,
+        replay=replay,
+        lockouts=lockouts,
+        sessions=SessionStore(db, ttl_s=options.session_ttl_s),
+        decisions=DecisionLog(db),
+        capture=SampleCapture(db, objects, producer, threshold=options.training_quality_threshold),
+        swapper=swapper,
+        enroller=Enroller(
+            db,
+            objects,
+            analyser,
+            templates,
+            min_samples=options.min_enrol_samples,
+            models=swapper.current,
+            extra_targets=swapper.template_targets,
+        ),
+        verifier=Verifier(
+            analyser=analyser,
+            objects=objects,
+            templates=templates,
+            challenges=challenges,
+            replay=replay,
+            lockouts=lockouts,
+            policy=policy,
+            models=swapper.current,
+        ),
+    )
