@@ -76,7 +76,8 @@ def memoriser(dim: int, canary: NDArray[np.float32], seed: int = 2) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    serialised: bytes = model.SerializeToString()
+    return serialised
 
 
 def manifest_for(data: bytes, name: str, version: str, **extra: object) -> Manifest:

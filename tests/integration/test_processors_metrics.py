@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -28,6 +29,7 @@ from schemas import (
     WindowKind,
     encode,
 )
+from schemas.model_catalog import ModelRef
 from tests.integration.test_processors_support import (
     base_time,
     flush,
@@ -99,13 +101,15 @@ def series_of(a: Scripted) -> list[tuple[str, str | None]]:
     return [
         ("global", None),
         ("terminal", a.terminal),
-        *(("model_version", f"{m}@{v}") for m, v in a.models.items()),
+        *(("model_version", str(ModelRef(name=m, version=v))) for m, v in a.models.items()),
     ]
 
 
-def expected_windows(attempts: list[Scripted], last_end: datetime) -> dict[tuple, dict]:
+def expected_windows(
+    attempts: list[Scripted], last_end: datetime
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Figures per (dimension, value, kind, window end), straight from the definitions."""
-    figures: dict[tuple, dict] = defaultdict(
+    figures: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
         lambda: {
             "attempts": 0,
             "labelled": 0,
@@ -244,7 +248,7 @@ async def test_scripted_stream_yields_the_expected_windows(
         want = expected_windows(attempts, last_end)
         got_events = await read_events(topics, "metrics", at_least=len(want))
 
-    got: dict[tuple, MetricWindow] = {}
+    got: dict[tuple[Any, ...], MetricWindow] = {}
     for event in got_events:
         assert isinstance(event, MetricWindow)
         if event.window_end <= last_end:  # the flush's own windows may close too

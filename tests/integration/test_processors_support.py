@@ -51,7 +51,7 @@ def worker_settings(settings: Settings, **overrides: object) -> Settings:
 
 
 def partition_of(key: str) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
 def user_on(partition: int, stem: str = "flush") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from devstack import stack
+from devstack import process, stack
 from devstack.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_down_leaves_foreign_processes_alone(private: Settings) -> None:
     )
     try:
         for _ in range(50):
-            if stack.process.port_open("127.0.0.1", port):
+            if process.port_open("127.0.0.1", port):
                 break
             time.sleep(0.1)
         with pytest.raises(stack.StackError, match=f"kafka: port 127.0.0.1:{port} is taken"):

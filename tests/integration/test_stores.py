@@ -21,9 +21,11 @@ async def test_docstore_crud_and_unique_index(ns_settings: Settings) -> None:
         assert "attempts.attempt_id_1" in report.created
         attempts = db["attempts"]
         await attempts.insert_one({"attempt_id": "a1", "outcome": "accept", "score": 0.91})
-        assert (await attempts.find_one({"attempt_id": "a1"}))["outcome"] == "accept"
+        found = await attempts.find_one({"attempt_id": "a1"})
+        assert found is not None and found["outcome"] == "accept"
         await attempts.update_one({"attempt_id": "a1"}, {"$set": {"outcome": "reject"}})
-        assert (await attempts.find_one({"attempt_id": "a1"}))["outcome"] == "reject"
+        found = await attempts.find_one({"attempt_id": "a1"})
+        assert found is not None and found["outcome"] == "reject"
         with pytest.raises(DuplicateKeyError):
             await attempts.insert_one({"attempt_id": "a1", "outcome": "accept"})
         assert await attempts.count_documents({}) == 1

@@ -65,6 +65,7 @@ def test_locks_expire_with_the_next_decision_and_grow_until_a_success() -> None:
     state, (first,) = run(lockouts.LockState(), "RRRRR")
     after = int(CFG.lock_duration_s) + 10
     state, (second,) = run(state, "RRRRR", start_s=after)
+    assert second.until is not None
     assert second.until - (T0 + timedelta(seconds=after + 4)) == timedelta(
         seconds=CFG.lock_duration_s * CFG.lock_growth
     )

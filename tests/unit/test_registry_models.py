@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from bench.support.onnx_build import linear_adapter, rotation_point
 from core.registry import ModelRejected, load_adapter, offline_default
@@ -66,7 +67,9 @@ def test_defects_are_refused_with_their_reason() -> None:
     assert exc.value.reason == "model_output_invalid"
 
 
-def _clusters(rng: np.random.Generator, people: int, each: int) -> tuple[np.ndarray, list[str]]:
+def _clusters(
+    rng: np.random.Generator, people: int, each: int
+) -> tuple[NDArray[np.float32], list[str]]:
     centres = rng.standard_normal((people, 128))
     base = np.concatenate([c + 0.3 * rng.standard_normal((each, 128)) for c in centres])
     return base.astype(np.float32), [f"p{i}" for i in range(people) for _ in range(each)]
