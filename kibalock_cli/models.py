@@ -342,7 +342,7 @@ def canary_command(
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
     from core.registry import seed_golden
-    from schemas.model_catalog import BASE_VERSION
+    from schemas.model_catalog import BASE_VERSION, FACE_EMBEDDER, VOICE_EMBEDDER
 
     settings = _settings()
     signer = settings.models.publisher.signer()
@@ -353,8 +353,8 @@ def canary_command(
         face, voice = FaceEngine(), VoiceEngine()
         counts = {}
         for model, samples, embed in (
-            ("face-embedder", golden_faces(data), lambda b: face.analyse(b).base_embedding),
-            ("voice-embedder", golden_voices(data), lambda b: voice.analyse(b).base_embedding),
+            (FACE_EMBEDDER, golden_faces(data), lambda b: face.analyse(b).base_embedding),
+            (VOICE_EMBEDDER, golden_voices(data), lambda b: voice.analyse(b).base_embedding),
         ):
             canary = await seed_golden(
                 objects, model, samples, embed, base_version=BASE_VERSION, signer=signer

@@ -23,6 +23,7 @@ from core.registry import SLOTS, ModelRejected, VersionExists, store_candidate
 from core.registry.store import ONNX_CONTENT_TYPE
 from schemas import MediaRef, TrainingSampleCaptured
 from schemas.fields import Identifier, ModelName, SemVer
+from schemas.model_catalog import FACE_EMBEDDER
 
 router = APIRouter(
     tags=["admin"],
@@ -176,7 +177,7 @@ async def import_model(
 
 @router.get("/api/model_performance", responses=error_responses({422: INVALID_REQUEST}))
 async def model_performance(
-    gw: Gw, model_name: Annotated[ModelName, Query(examples=["face-embedder"])]
+    gw: Gw, model_name: Annotated[ModelName, Query(examples=[FACE_EMBEDDER])]
 ) -> ModelPerformance:
     """Per version of the model: decisions by outcome, accept rate, mean score, latency."""
     versions = await gw.decisions.performance(model_name)

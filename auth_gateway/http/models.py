@@ -13,6 +13,7 @@ from core.registry import ModelRecord, NothingToRollBack
 from core.registry.store import StatusChange
 from schemas import ModelActivation
 from schemas.fields import ModelName
+from schemas.model_catalog import FACE_EMBEDDER
 
 router = APIRouter(
     prefix="/api/models",
@@ -58,7 +59,7 @@ async def list_models(gw: Gw) -> ModelsView:
     ),
 )
 async def rollback(
-    name: Annotated[ModelName, Path(examples=["face-embedder"])], gw: Gw
+    name: Annotated[ModelName, Path(examples=[FACE_EMBEDDER])], gw: Gw
 ) -> ModelActivation:
     """Back to the version the active one replaced; every instance follows."""
     if name not in gw.swapper.current().versions():
