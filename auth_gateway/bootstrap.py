@@ -36,6 +36,20 @@ from core.settings import Settings
 log = get_logger(__name__)
 
 
+class SigningKeyOnGateway(RuntimeError):
+    """A gateway verifies signatures; holding the key that makes them would let it forge one."""
+
+
+def refuse_signing_key(settings: Settings) -> None:
+    """Raises :class:`SigningKeyOnGateway` if this gateway was given the publisher's key."""
+    if settings.models.publisher.configured:
+        raise SigningKeyOnGateway(
+            "a gateway never holds the publisher's signing key: unset "
+            "KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY[_FILE] for the gateway (it needs only "
+            "KIBALOCK_MODELS__TRUST__PUBLIC_KEYS[_FILE])"
+        )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -44,6 +58,7 @@ def bootstrap(
     policy: DecisionPolicy | None = None,
     choose_digit: Callable[[str], str] = secrets.choice,
 ) -> Gateway:
+    refuse_signing_key(settings)
     options, models = settings.gateway, settings.models
     policy = policy or load_policy()
     client = docstore.client(settings)

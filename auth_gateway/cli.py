@@ -28,14 +28,16 @@ def run(ctx: typer.Context) -> None:
     """Run the gateway until SIGTERM / Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
+    from auth_gateway.bootstrap import SigningKeyOnGateway, refuse_signing_key
     from auth_gateway.crypto import TemplateKeyError, load_key
     from auth_gateway.service import serve
 
     settings = get_settings()
     try:
+        refuse_signing_key(settings)
         load_key(settings.gateway)
         settings.gateway.admin_key()
-    except (TemplateKeyError, ValueError) as exc:
+    except (SigningKeyOnGateway, TemplateKeyError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     asyncio.run(serve(settings))

@@ -28,15 +28,12 @@ from core.registry.onnx_model import LoadedModel
 from core.signing import Signer, SigningError, TrustedKeys
 from schemas import MediaRef
 from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
+from schemas.keys import canary_prefix
 from schemas.manifest import canonical_json
 
 Sample = tuple[str, bytes, str]
 """(identity label, media bytes, content type)."""
 BaseEmbedder = Callable[[bytes], NDArray[np.float32] | None]
-
-
-def canary_prefix(model: str) -> str:
-    return f"canary/{model}/"
 
 
 class CanaryItem(BaseModel):
