@@ -223,10 +223,12 @@ def keygen_command(
 
 def canary_command(
     data: Annotated[
-        Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data", help="The data folder (faces/ and voices/); default: tests/data."),
+    ] = None,
 ) -> None:
     """Seed the canary sets (golden samples + base embeddings, signed) in the models bucket."""
+    from core.biometrics.dataset import DEFAULT_DATA_DIR
     from core.biometrics.face import BASE_VERSION, FaceEngine
     from core.biometrics.voice import VoiceEngine
     from core.objectstore import ObjectStore
@@ -234,6 +236,7 @@ def canary_command(
     from core.registry.golden import golden_faces, golden_voices, seed_golden
 
     signer = ModelsSettings().signer()
+    folder = data or DEFAULT_DATA_DIR
 
     async def seed() -> dict[str, int]:
         objects = ObjectStore(_settings())
@@ -241,8 +244,8 @@ def canary_command(
         face, voice = FaceEngine(), VoiceEngine()
         counts = {}
         for model, samples, embed in (
-            ("face-embedder", golden_faces(data), lambda b: face.analyse(b).base_embedding),
-            ("voice-embedder", golden_voices(data), lambda b: voice.analyse(b).base_embedding),
+            ("face-embedder", golden_faces(folder), lambda b: face.analyse(b).base_embedding),
+            ("voice-embedder", golden_voices(folder), lambda b: voice.analyse(b).base_embedding),
         ):
             canary = await seed_golden(
                 objects, model, samples, embed, base_version=BASE_VERSION, signer=signer

@@ -62,8 +62,9 @@ def _relative(path: Path, root: Path) -> str:
 
 def eval_command(
     data: Annotated[
-        Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data", help="The data folder (faces/ and voices/); default: tests/data."),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Where to write eval.json and det.png.")
     ] = Path("out/eval"),
@@ -97,7 +98,12 @@ def eval_command(
         TimeElapsedColumn,
     )
 
-    from core.biometrics.dataset import DatasetConfig, DatasetError, load_dataset
+    from core.biometrics.dataset import (
+        DEFAULT_DATA_DIR,
+        DatasetConfig,
+        DatasetError,
+        load_dataset,
+    )
     from core.biometrics.evaluation import (
         EvalConfig,
         load_engines,
@@ -108,6 +114,7 @@ def eval_command(
     from core.biometrics.scoring import ScoringConfig, TemplateRule
 
     console = Console()
+    data = data or DEFAULT_DATA_DIR
     try:
         scoring = ScoringConfig(rule=TemplateRule(template_rule))
         config = EvalConfig(

@@ -1,7 +1,8 @@
-"""Chimeric users and their trials, built from a data folder laid out like ``../shared/data``.
+"""Chimeric users and their trials, built from a data folder (``faces/`` and ``voices/``).
 
 Layout read: ``faces/identities.csv`` (``file,identity``; photos beside it) and
-``voices/{digit}_{speaker}_{index}.wav``.
+``voices/{digit}_{speaker}_{index}.wav``. The project carries a small such folder,
+:data:`DEFAULT_DATA_DIR` (``tests/data``); larger ones with the same layout are passed by path.
 
 **Users.** No data set has both a face and a voice of one person, so a user is *chimeric*: one
 face identity paired with one voice speaker. Face identities (sorted) are the users; speakers
@@ -40,6 +41,16 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
+"""The data set vendored with the project: the default of the tests, the demo and the tools.
+
+It exists in a source checkout only; an installed package must be given a data folder.
+"""
+
+CANARY_CLIPS = 3
+"""The last clips of each digit and speaker are the canary's golden samples
+(:mod:`core.registry.golden`); the simulated people (:mod:`producers.people`) never say them."""
 
 _VOICE_FILE = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)\.wav$")
 _DIGIT_RUN = re.compile(r"(\d+)")
@@ -235,7 +246,8 @@ def _natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _DIGIT_RUN.split(name))
 
 
-def _read_faces(faces_dir: Path) -> dict[str, list[Path]]:
+def read_faces(faces_dir: Path) -> dict[str, list[Path]]:
+    """identity -> photos in natural file order."""
     index = faces_dir / "identities.csv"
     if not index.is_file():
         raise DatasetError(f"{index} is missing")
@@ -255,7 +267,7 @@ def _read_faces(faces_dir: Path) -> dict[str, list[Path]]:
     return {k: sorted(v, key=lambda p: _natural_key(p.name)) for k, v in by_identity.items()}
 
 
-def _read_voices(voices_dir: Path) -> dict[str, dict[int, list[Path]]]:
+def read_voices(voices_dir: Path) -> dict[str, dict[int, list[Path]]]:
     """speaker -> digit -> clips in index order."""
     found: dict[str, dict[int, list[tuple[int, Path]]]] = defaultdict(lambda: defaultdict(list))
     for path in voices_dir.iterdir():
@@ -315,9 +327,12 @@ def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDat
     faces_dir, voices_dir = root / "faces", root / "voices"
     for folder in (faces_dir, voices_dir):
         if not folder.is_dir():
-            raise DatasetError(f"{folder} is not a folder: is {root} the shared data folder?")
-    faces = _read_faces(faces_dir)
-    voices = _read_voices(voices_dir)
+            raise DatasetError(
+                f"{folder} is not a folder: {root} must hold faces/ and voices/ "
+                f"(the project's own set is {DEFAULT_DATA_DIR} in a source checkout)"
+            )
+    faces = read_faces(faces_dir)
+    voices = read_voices(voices_dir)
 
     identities = sorted(faces)
     excluded = tuple(i for i in identities if len(faces[i]) < 2)
