@@ -10,13 +10,11 @@ import typer
 
 from core.settings import get_settings
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def demo_command(
     data: Annotated[
-        Path, typer.Option(help="the shared data folder (faces/, voices/)")
-    ] = DEFAULT_DATA,
+        Path | None, typer.Option(help="the data folder (faces/, voices/); default: tests/data")
+    ] = None,
     people: Annotated[int, typer.Option(min=2, max=4, help="how many people to simulate")] = 3,
     out: Annotated[Path, typer.Option(help="where the demo writes its logs")] = Path("out/demo"),
 ) -> None:
@@ -25,8 +23,10 @@ def demo_command(
     Needs the stack (`kibalock stack up`) and the models (`kibalock models fetch`);
     `make demo` does both first.
     """
+    from core.biometrics.dataset import DEFAULT_DATA_DIR
     from kibalock_cli.demo_run import DemoError, run_demo
 
+    data = data or DEFAULT_DATA_DIR
     if not (data / "faces").is_dir() or not (data / "voices").is_dir():
         typer.echo(
             f"no data set at {data}: pass --data (a folder with faces/ and voices/)", err=True

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 def eval_command(
     data: Annotated[
-        Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data", help="The data folder (faces/ and voices/); default: tests/data."),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Where to write eval.json and det.png.")
     ] = Path("out/eval"),
@@ -54,7 +55,12 @@ def eval_command(
         TimeElapsedColumn,
     )
 
-    from core.biometrics.dataset import DatasetConfig, DatasetError, load_dataset
+    from core.biometrics.dataset import (
+        DEFAULT_DATA_DIR,
+        DatasetConfig,
+        DatasetError,
+        load_dataset,
+    )
     from core.biometrics.evaluation import load_engines
     from core.biometrics.fusion import FusionConfig, FusionRule
     from core.biometrics.model_files import MissingModelError
@@ -62,6 +68,7 @@ def eval_command(
     from kibalock_cli.eval_run import EvalConfig, run_evaluation
 
     console = Console()
+    data = data or DEFAULT_DATA_DIR
     try:
         scoring = ScoringConfig(rule=TemplateRule(template_rule))
         config = EvalConfig(

@@ -54,7 +54,7 @@ class EvalConfig(BaseModel):
     silence_ms: int = Field(default=400, ge=300)
 
 
-# Acceptance targets on the shared data set: (figure, comparison, target).
+# Acceptance targets on the data set: (figure, comparison, target).
 ACCEPTANCE: tuple[tuple[str, Literal["<=", ">="], float], ...] = (
     ("face.eer", "<=", 0.05),
     ("voice.eer", "<=", 0.02),

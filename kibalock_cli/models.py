@@ -333,10 +333,12 @@ def keygen_command(
 @models_app.command("canary")
 def canary_command(
     data: Annotated[
-        Path, typer.Option("--data", help="The data folder (faces/ and voices/).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data", help="The data folder (faces/ and voices/); default: tests/data."),
+    ] = None,
 ) -> None:
     """Seed the canary sets (golden samples + base embeddings, signed) in the models bucket."""
+    from core.biometrics.dataset import DEFAULT_DATA_DIR
     from core.biometrics.face import FaceEngine
     from core.biometrics.golden import golden_faces, golden_voices
     from core.biometrics.voice import VoiceEngine
@@ -346,6 +348,7 @@ def canary_command(
 
     settings = _settings()
     signer = settings.models.publisher.signer()
+    folder = data or DEFAULT_DATA_DIR
 
     async def seed() -> dict[str, int]:
         objects = ObjectStore(settings)
@@ -353,8 +356,8 @@ def canary_command(
         face, voice = FaceEngine(), VoiceEngine()
         counts = {}
         for model, samples, embed in (
-            (FACE_EMBEDDER, golden_faces(data), lambda b: face.analyse(b).base_embedding),
-            (VOICE_EMBEDDER, golden_voices(data), lambda b: voice.analyse(b).base_embedding),
+            (FACE_EMBEDDER, golden_faces(folder), lambda b: face.analyse(b).base_embedding),
+            (VOICE_EMBEDDER, golden_voices(folder), lambda b: voice.analyse(b).base_embedding),
         ):
             canary = await seed_golden(
                 objects, model, samples, embed, base_version=BASE_VERSION, signer=signer

@@ -1,26 +1,27 @@
-"""Simulated people from the shared data: chimeric users (a face identity + a voice speaker).
+"""Simulated people from a data folder: chimeric users (a face identity + a voice speaker).
 
-Enrolment uses the first ten recordings of each digit and the first three photos of an
-identity; attempts use the later recordings and the remaining photos, so enrolment and
-verification never share a sample. "First" is the data set's order
-(:mod:`core.biometrics.dataset`: photos in natural file order, recordings by index).
+Enrolment uses the first three photos of an identity and the speaker's first clip of every digit;
+attempts use the remaining photos and clips, so enrolment and verification never share a
+sample. The last clips of each digit are the canary's (``CANARY_CLIPS``) and are never said.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from core.biometrics.audio import join_clips
-from core.biometrics.dataset import read_faces, read_voices
+from core.biometrics.audio import SAMPLE_RATE, decode_audio, encode_wav, join_clips
+from core.biometrics.dataset import CANARY_CLIPS, read_faces, read_voices
 
 ENROL_PHOTOS = 3
 ENROL_GROUPS = ("0123", "456", "789")  # three utterances covering all ten digits
-FIRST_PROBE_CLIP = 10
+PAUSE_MS = 400
+RETAKE_TAIL_MS = 20
 
 
 @dataclass
@@ -29,26 +30,30 @@ class Person:
     face_identity: str
     speaker: str
     photos: list[Path]
-    clips: dict[int, list[Path]]  # digit -> this speaker's recordings in index order
-    _next_clip: itertools.count[int] = field(
-        default_factory=lambda: itertools.count(FIRST_PROBE_CLIP)
+    clips: dict[int, list[Path]]  # digit -> the speaker's clips, in index order
+    _uses: defaultdict[int, itertools.count[int]] = field(
+        default_factory=lambda: defaultdict(itertools.count)
     )
+    _takes: Counter[tuple[Path, ...]] = field(default_factory=Counter)
     _next_capture: itertools.count[int] = field(default_factory=itertools.count)
 
     def enrol_photos(self) -> list[bytes]:
         return [p.read_bytes() for p in self.photos[:ENROL_PHOTOS]]
 
     def enrol_utterances(self) -> list[bytes]:
-        return [self.say(group, clip=i) for i, group in enumerate(ENROL_GROUPS)]
+        return [
+            join_clips([self.clips[int(d)][0].read_bytes() for d in group], silence_ms=PAUSE_MS)
+            for group in ENROL_GROUPS
+        ]
 
     def probe_photo(self, k: int = 0) -> bytes:
         """A new capture of probe photo ``k``: a camera never delivers the same bytes twice,
         and the gateway rejects byte-identical media as a replay."""
         probes = self.photos[ENROL_PHOTOS:]
-        probe = probes[k % len(probes)]
-        image = cv2.imdecode(np.frombuffer(probe.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        photo = probes[k % len(probes)]
+        image = cv2.imdecode(np.frombuffer(photo.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
         if image is None:
-            raise ValueError(f"cannot decode {probe}")
+            raise ValueError(f"cannot decode {photo}")
         # 70 distinct (crop, quality) pairs per photo before the bytes could repeat.
         capture = next(self._next_capture)
         shift, quality = capture % 7 + 1, 95 - (capture // 7) % 10
@@ -56,15 +61,33 @@ class Person:
             ".jpg", image[shift:, shift:], [cv2.IMWRITE_JPEG_QUALITY, quality]
         )
         if not ok:
-            raise ValueError(f"cannot re-encode {probe}")
+            raise ValueError(f"cannot re-encode {photo}")
         return bytes(encoded)
 
-    def say(self, digits: str, clip: int | None = None) -> bytes:
-        """A recording of ``digits``, 400 ms apart; a clip index not used before unless given."""
-        index = next(self._next_clip) if clip is None else clip
-        if any(index >= len(self.clips.get(int(d), [])) for d in digits):
-            raise ValueError(f"{self.speaker} has no unused recordings left")
-        return join_clips([self.clips[int(d)][index].read_bytes() for d in digits], silence_ms=400)
+    def say(self, digits: str) -> bytes:
+        """A new recording of ``digits``: the next probe clip of each digit, 400 ms apart.
+
+        A small data set has few clips per digit, so they are said again once all were used. A
+        retake of the same clips ends with a little more silence, so its bytes differ: the
+        gateway rejects byte-identical media as a replay.
+        """
+        clips = tuple(self._probe_clip(int(d)) for d in digits)
+        take = self._takes[clips]
+        self._takes[clips] += 1
+        recording = join_clips([c.read_bytes() for c in clips], silence_ms=PAUSE_MS)
+        if not take:
+            return recording
+        tail = np.zeros(SAMPLE_RATE * RETAKE_TAIL_MS * take // 1000, dtype=np.float32)
+        return encode_wav(np.concatenate([decode_audio(recording), tail]))
+
+    def _probe_clip(self, digit: int) -> Path:
+        probes = self.clips.get(digit, [])[1:-CANARY_CLIPS]
+        if not probes:
+            raise ValueError(
+                f"{self.speaker} needs more than {CANARY_CLIPS + 1} clips of {digit}: "
+                "one for enrolment, the last ones for the canary"
+            )
+        return probes[next(self._uses[digit]) % len(probes)]
 
 
 def chimeric_people(data: Path, count: int, *, tag: str) -> list[Person]:

@@ -7,20 +7,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path:
-    """The real faces and voices in ``../shared/data`` (or ``KIBALOCK_TEST_DATA``)."""
-    return Path(os.environ.get("KIBALOCK_TEST_DATA", ROOT.parent / "shared" / "data"))
+from core.biometrics.dataset import DEFAULT_DATA_DIR
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = shared_data_dir()
+def data_dir() -> Path:
+    """Real faces and voices: the project's ``tests/data``, or the folder ``KIBALOCK_TEST_DATA``
+    names (a larger set with the same layout)."""
+    path = Path(os.environ.get("KIBALOCK_TEST_DATA", DEFAULT_DATA_DIR))
     if not (path / "faces").is_dir() or not (path / "voices").is_dir():
-        pytest.fail(
-            f"test data not found at {path}: put the shared data set beside the project "
-            "(../shared/data) or set KIBALOCK_TEST_DATA"
-        )
+        pytest.fail(f"test data not found at {path}: it needs faces/ and voices/")
     return path

@@ -1,9 +1,10 @@
-"""Chimeric users and their trials, built from a data folder laid out like ``../shared/data``.
+"""Chimeric users and their trials, built from a data folder (``faces/`` and ``voices/``).
 
 Layout read: ``faces/identities.csv`` (``file,identity``; photos beside it) and
 ``voices/{digit}_{speaker}_{index}.wav``. :func:`read_faces` and :func:`read_voices` are the one
 reader of that layout (checked paths, natural order), also used by the simulated people and the
-canary's golden samples.
+canary's golden samples. The project carries a small such folder, :data:`DEFAULT_DATA_DIR`
+(``tests/data``); larger ones with the same layout are passed by path.
 
 **Users.** No data set has both a face and a voice of one person, so a user is *chimeric*: one
 face identity paired with one voice speaker. Face identities (sorted) are the users; speakers
@@ -42,6 +43,16 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
+"""The data set vendored with the project: the default of the tests, the demo and the tools.
+
+It exists in a source checkout only; an installed package must be given a data folder.
+"""
+
+CANARY_CLIPS = 3
+"""The last clips of each digit and speaker are the canary's golden samples
+(:mod:`core.biometrics.golden`); the simulated people (:mod:`producers.people`) never say them."""
 
 _VOICE_FILE = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)\.wav$")
 _DIGIT_RUN = re.compile(r"(\d+)")
@@ -240,7 +251,10 @@ def _natural_key(name: str) -> tuple[Any, ...]:
 def _folder(root: Path, name: str) -> Path:
     folder = root / name
     if not folder.is_dir():
-        raise DatasetError(f"{folder} is not a folder: is {root} the shared data folder?")
+        raise DatasetError(
+            f"{folder} is not a folder: {root} must hold faces/ and voices/ "
+            f"(the project's own set is {DEFAULT_DATA_DIR} in a source checkout)"
+        )
     return folder
 
 

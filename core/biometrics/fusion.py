@@ -10,7 +10,7 @@ equal priors, one per modality. Three rules:
   of independent modalities (naive Bayes on the likelihood ratios). Weights are *not*
   normalised here: a missing modality simply contributes no evidence (LR = 1).
 
-The default is ``product``. On the shared data set all three rules separate genuine users from
+The default is ``product``. On the small data set all three rules separate genuine users from
 zero-effort impostors (another person's face *and* voice), but they differ on an attacker who
 holds one of the victim's factors (a voice recording, a photo): with the threshold set at FMR
 1e-3 over every kind of impostor attempt, ``product`` and ``weighted_sum`` still accept no

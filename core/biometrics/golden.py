@@ -1,9 +1,10 @@
-"""Golden samples for the canary sets, chosen from the shared data set.
+"""Golden samples for the canary sets, chosen from a data folder.
 
 Faces: the last ``people`` identities (sorted) that have at least ``per_person`` photos, their
-last photos; voices: every speaker, ``per_person`` utterances of four digits from the last
-recordings. The simulated users and tests take identities, speakers and clips from the start,
-so the canary is made of samples they never use. Both read the data set with
+last photos; voices: every speaker, ``per_person`` utterances of four digits, utterance ``k``
+made of the ``k``-th clip from the end of each digit (within the last ``CANARY_CLIPS``). The
+simulated users and tests take identities, speakers and clips from the start, so the canary is
+made of samples they never use. Both read the data set with
 :mod:`core.biometrics.dataset`, so "first" and "last" mean the same order everywhere.
 """
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.biometrics.audio import join_clips
-from core.biometrics.dataset import read_faces, read_voices
+from core.biometrics.dataset import CANARY_CLIPS, read_faces, read_voices
 
 GoldenSample = tuple[str, bytes, str]
 """(identity label, media bytes, content type)."""
 
-_UTTERANCES = ("0123", "4567", "8901", "2345")
+_UTTERANCES = ("0123", "4567", "8901")
 
 
 def golden_faces(data: Path, *, people: int = 4, per_person: int = 3) -> list[GoldenSample]:
@@ -30,7 +31,9 @@ def golden_faces(data: Path, *, people: int = 4, per_person: int = 3) -> list[Go
     ]
 
 
-def golden_voices(data: Path, *, per_person: int = 3) -> list[GoldenSample]:
+def golden_voices(data: Path, *, per_person: int = CANARY_CLIPS) -> list[GoldenSample]:
+    if not 0 < per_person <= min(CANARY_CLIPS, len(_UTTERANCES)):
+        raise ValueError(f"per_person must be 1..{min(CANARY_CLIPS, len(_UTTERANCES))}")
     voices = read_voices(data)
     return [
         (speaker, join_clips([clips[int(d)][-1 - k].read_bytes() for d in digits]), "audio/wav")

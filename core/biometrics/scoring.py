@@ -38,7 +38,7 @@ class TemplateRule(StrEnum):
 class ScoringConfig(BaseModel):
     """How a probe is compared with a template set (``kibalock eval`` reports all three rules).
 
-    ``centroid`` is the default: on the shared data all three rules give EER 0 for face and
+    ``centroid`` is the default: on the small data set all three rules give EER 0 for face and
     voice, and centroid and top-2 separate best (d' 5.55 / 5.57 face, 5.57 / 5.58 voice, against
     5.45 / 5.36 for max); centroid had the widest gap between the lowest genuine and the highest
     impostor face score, and stores one vector per user.

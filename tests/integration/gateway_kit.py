@@ -1,4 +1,4 @@
-"""Gateway test helpers: real people from the shared data, and attempts as a terminal makes them."""
+"""Gateway test helpers: real people from the test data, and attempts as a terminal makes them."""
 
 from __future__ import annotations
 

@@ -66,8 +66,8 @@ async def gateway(gw_settings: Settings, analyser: Analyser) -> AsyncIterator[Ga
 
 
 @pytest.fixture(scope="module")
-async def users(gateway: Gateway, shared_data: Path) -> list[Person]:
-    crowd = people(shared_data)
+async def users(gateway: Gateway, data_dir: Path) -> list[Person]:
+    crowd = people(data_dir)
     for person in crowd:
         faces, voices = enrol_uploads(person)
         result = await gateway.enroller.enroll(person.user_id, faces, voices)
@@ -493,10 +493,10 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
 
 
 async def test_rest_enrol_verify_and_erasure_leave_nothing(
-    gateway: Gateway, shared_data: Path
+    gateway: Gateway, data_dir: Path
 ) -> None:
     # A fourth person, whose recordings no other test has sent (they would be replays).
-    person = chimeric_people(shared_data, 4, tag=uuid.uuid4().hex[:6])[3]
+    person = chimeric_people(data_dir, 4, tag=uuid.uuid4().hex[:6])[3]
     app = create_app(lambda: gateway)
     ok = {"X-API-Key": API_KEY}
     async with httpx.AsyncClient(

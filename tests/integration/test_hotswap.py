@@ -72,7 +72,7 @@ async def _gateway(
 
 @pytest.fixture(scope="module")
 async def world(
-    hs_settings: Settings, analyser: Analyser, shared_data: Path
+    hs_settings: Settings, analyser: Analyser, data_dir: Path
 ) -> AsyncIterator[tuple[Gateway, list[Person]]]:
     await ensure_topics(hs_settings)
     objects = ObjectStore(hs_settings)
@@ -81,13 +81,13 @@ async def world(
     await seed_golden(
         objects,
         MODEL,
-        golden_faces(shared_data),
+        golden_faces(data_dir),
         lambda b: engine.analyse(b).base_embedding,
         base_version=BASE_VERSION,
         signer=SIGNER,
     )
     gw, producer = await _gateway(hs_settings, analyser, "gw-a")
-    crowd = people(shared_data)
+    crowd = people(data_dir)
     for person in crowd:
         faces, voices = enrol_uploads(person)
         await gw.enroller.enroll(person.user_id, faces, voices)
@@ -113,7 +113,7 @@ _captures = itertools.count(1)
 
 
 def _photo(person: Person) -> bytes:
-    """A new capture of a probe photo: the shared data has few, and each one may serve one
+    """A new capture of a probe photo: the test data has few, and each one may serve one
     attempt only (replay guard), so each use is cropped differently and re-encoded."""
     k = next(_captures)
     with Image.open(io.BytesIO(person.probe_photo(k))) as image:

@@ -1,4 +1,4 @@
-"""Audio decoding, VAD and clip joining on the real shared voices (8 kHz WAV)."""
+"""Audio decoding, VAD and clip joining on the real test voices (8 kHz WAV)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from core.biometrics.audio import AudioLimits, InvalidAudio, decode_audio, join_
 
 
 @pytest.fixture(scope="module")
-def voices(shared_data: Path) -> Path:
-    return shared_data / "voices"
+def voices(data_dir: Path) -> Path:
+    return data_dir / "voices"
 
 
 def _encode(x: NDArray[np.float32], rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:

@@ -1,4 +1,4 @@
-"""Chimeric users and trials, on a small synthetic data folder and on the shared data set."""
+"""Chimeric users and trials, on a small synthetic data folder and on the test data set."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from core.biometrics.dataset import (
+    DEFAULT_DATA_DIR,
     AttemptKind,
     DatasetConfig,
     DatasetError,
     TrialKind,
     load_dataset,
+    read_voices,
 )
 
 # identity -> number of photos; "solo" has one photo and cannot be a user.
@@ -156,11 +158,19 @@ def test_running_out_of_clips_is_a_clear_error(tmp_path: Path) -> None:
         load_dataset(data, DatasetConfig(challenges_per_user=20))
 
 
-def test_shared_data_set(shared_data: Path) -> None:
-    ds = load_dataset(shared_data)
-    assert len(ds.users) == 13
+def test_the_vendored_data_set_fits_the_default_configuration() -> None:
+    """``tests/data`` is what its README says, and ``kibalock eval``'s defaults fit in it."""
+    ds = load_dataset(DEFAULT_DATA_DIR)
+    assert [u.face_identity for u in ds.users] == [f"face0{i}" for i in range(1, 9)]
     assert ds.excluded_identities == ()
-    assert Counter(u.speaker for u in ds.users) == {"george": 4, "jackson": 3, "lucas": 3,
-                                                    "nicolas": 3}  # fmt: skip
-    assert sum(len(u.face_probes) for u in ds.users) == 29
-    assert all(len(u.face_enrol) >= 1 and len(u.face_probes) >= 1 for u in ds.users)
+    assert Counter(u.speaker for u in ds.users) == dict.fromkeys(
+        ("george", "jackson", "lucas", "nicolas"), 2
+    )
+    assert [len(u.face_probes) for u in ds.users] == [5, 5, 4, 3, 2, 2, 2, 1]
+    clips = read_voices(DEFAULT_DATA_DIR / "voices")
+    assert {len(per_digit) for digits in clips.values() for per_digit in digits.values()} == {10}
+    assert all(sorted(digits) == list(range(10)) for digits in clips.values())
+    licences = {p.name for p in DEFAULT_DATA_DIR.glob("*/LICENSE*")}
+    assert licences == {"LICENSE.deepface", "LICENSE.CC-BY-SA-4.0.txt"}
+    size = sum(p.stat().st_size for p in DEFAULT_DATA_DIR.rglob("*") if p.is_file())
+    assert size < 8_000_000, "tests/data is meant to stay a few MB"

@@ -103,9 +103,9 @@ def _engines(data: Path, failing_photo: str | None = None) -> tuple[Engines, Fak
     return engines, checker
 
 
-def test_eval_writes_the_report(shared_data: Path, tmp_path: Path) -> None:
-    engines, checker = _engines(shared_data)
-    report = run_evaluation(shared_data, tmp_path, CONFIG, engines=engines)
+def test_eval_writes_the_report(data_dir: Path, tmp_path: Path) -> None:
+    engines, checker = _engines(data_dir)
+    report = run_evaluation(data_dir, tmp_path, CONFIG, engines=engines)
 
     data = json.loads((tmp_path / EVAL_FILE).read_text())
     for section, key in [
@@ -156,12 +156,12 @@ def test_eval_writes_the_report(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_a_failed_face_probe_is_counted_and_rejects_its_attempts(
-    shared_data: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path
 ) -> None:
-    ds = load_dataset(shared_data, CONFIG.dataset)
+    ds = load_dataset(data_dir, CONFIG.dataset)
     probe = ds.users[0].face_probes[0]
-    engines, _ = _engines(shared_data, failing_photo=str(probe))
-    report = run_evaluation(shared_data, tmp_path, CONFIG, engines=engines)
+    engines, _ = _engines(data_dir, failing_photo=str(probe))
+    report = run_evaluation(data_dir, tmp_path, CONFIG, engines=engines)
     assert report.face.failed_to_acquire == 1
     assert report.face.trials.genuine == 20
     # user01 has 5 probes, so attempt 0 of its 3 attempts uses the failed photo.

@@ -1,4 +1,4 @@
-"""``run_evaluation`` end to end with the real engines, on a few users of the shared data set."""
+"""``run_evaluation`` end to end with the real engines, on a few users of the test data set."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def models() -> Path:
     return target
 
 
-def test_small_real_evaluation(shared_data: Path, models: Path, tmp_path: Path) -> None:
+def test_small_real_evaluation(data_dir: Path, models: Path, tmp_path: Path) -> None:
     config = EvalConfig(dataset=DatasetConfig(max_users=4, challenges_per_user=2))
-    run_evaluation(shared_data, tmp_path, config)
+    run_evaluation(data_dir, tmp_path, config)
 
     report = json.loads((tmp_path / EVAL_FILE).read_text())
     for section in ("face", "voice", "fused"):

@@ -1,4 +1,4 @@
-"""Face pipeline on the real shared photos, degraded and broken by the tests themselves."""
+"""Face pipeline on the real test photos, degraded and broken by the tests themselves."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def engine(models: Path) -> FaceEngine:
 
 
 @pytest.fixture(scope="module")
-def faces(shared_data: Path) -> Path:
-    return shared_data / "faces"
+def faces(data_dir: Path) -> Path:
+    return data_dir / "faces"
 
 
 @pytest.fixture(scope="module")
