@@ -167,7 +167,7 @@ def test_the_vendored_data_set_fits_the_default_configuration() -> None:
         ("george", "jackson", "lucas", "nicolas"), 2
     )
     assert [len(u.face_probes) for u in ds.users] == [5, 5, 4, 3, 2, 2, 2, 1]
-    clips = read_voices(DEFAULT_DATA_DIR / "voices")
+    clips = read_voices(DEFAULT_DATA_DIR)
     assert {len(per_digit) for digits in clips.values() for per_digit in digits.values()} == {10}
     assert all(sorted(digits) == list(range(10)) for digits in clips.values())
     licences = {p.name for p in DEFAULT_DATA_DIR.glob("*/LICENSE*")}
