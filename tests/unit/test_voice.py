@@ -20,6 +20,7 @@ from core.biometrics.voice import (
     WEIGHTS_SHA256,
     VoiceEngine,
     VoiceSample,
+    apply_centre,
     fit_centre,
     load_centre,
 )
@@ -190,6 +191,13 @@ def test_the_packaged_centre_is_removed_from_every_embedding(
     raw_impostor = np.mean([_cos(raw[a], raw[b]) for a, b in pairs])
     centred_impostor = np.mean([_cos(centred[a], centred[b]) for a, b in pairs])
     assert raw_impostor > 0.5 and centred_impostor < raw_impostor - 0.15
+
+
+def test_applying_a_centre_to_raw_vectors() -> None:
+    raw = np.array([[3.0, 4.0], [0.0, 2.0]])
+    centred = apply_centre(raw, np.array([0.6, 0.0], dtype=np.float32))
+    np.testing.assert_allclose(centred, [[0.0, 1.0], [-0.5144958, 0.8574929]], atol=1e-6)
+    assert centred.dtype == np.float32
 
 
 def test_the_centre_weighs_every_speaker_alike() -> None:
