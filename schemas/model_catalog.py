@@ -80,13 +80,14 @@ MODEL_CATALOG: dict[str, ModelSpec] = {
             preprocessing="face-dlib5-chip150",
             input_dim=128,
         ),
-        # 16 kHz mono, voice-activity trimming, Resemblyzer GE2E: 256-d.
+        # 16 kHz mono, voice-activity trimming, Resemblyzer GE2E minus the packaged domain
+        # centre (core/biometrics/voice_centre.json), re-normalised: 256-d.
         ModelSpec(
             name=VOICE_EMBEDDER,
             kind=ModelKind.EMBEDDER_ADAPTER,
             modality=Modality.VOICE,
             trainable=True,
-            preprocessing="voice-ge2e-16k",
+            preprocessing="voice-ge2e-16k-centred1",
             input_dim=256,
         ),
         ModelSpec(

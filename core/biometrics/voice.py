@@ -5,9 +5,16 @@
 audio without speech ``SampleStatus.NO_SPEECH``. Missing weights are an operator error and raise
 ``MissingModelError`` (naming ``kibalock models fetch``) when the engine is built.
 
-The embedding is Resemblyzer's GE2E d-vector (256-d, L2-normalised, float32) of the speech
-frames only: silence carries no speaker information and would pull templates towards each other.
-``embedding`` and ``base_embedding`` are that vector; a registry adapter
+The embedding is Resemblyzer's GE2E d-vector (256-d, float32) of the speech frames only —
+silence carries no speaker information and would pull templates towards each other — minus a
+packaged *domain centre*, re-normalised to unit length. GE2E vectors are non-negative (the
+encoder ends in a ReLU), so any two voices share a large common component and their cosines all
+sit between ~0.6 and ~0.9; subtracting the mean voice of many other speakers leaves the part
+that tells speakers apart. On 45 Arabic and Azerbaijani speakers, centring with a centre fitted
+on the *other* half of them took the voice EER from 9.7 % to 1.8 % (4-digit challenges, three
+4-digit enrolment utterances; ``voice_centre.json`` records what the packaged centre was fitted
+on). The centre is part of the base pipeline (the catalog's ``preprocessing`` id says so), so
+``embedding`` and ``base_embedding`` are that centred vector; a registry adapter
 (:class:`core.registry.LoadedModel`) maps it to a newer version where one is active.
 ``audio_16k`` (not serialised) is the decoded audio the spoken-challenge check reuses.
 
@@ -46,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import audio, model_files
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
@@ -55,7 +62,16 @@ from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 from core.biometrics.vectors import l2_normalise
 from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, model_spec
 
-__all__ = ["VoiceEngine", "VoiceSample", "fetch_models", "voice_quality"]
+__all__ = [
+    "DomainCentre",
+    "VoiceEngine",
+    "VoiceSample",
+    "apply_centre",
+    "fetch_models",
+    "fit_centre",
+    "load_centre",
+    "voice_quality",
+]
 
 # The packaged Resemblyzer GE2E encoder is version BASE_VERSION of the catalog's voice embedder.
 SPEC = model_spec(VOICE_EMBEDDER)
@@ -64,6 +80,8 @@ RESEMBLYZER_SUBDIR = "resemblyzer"
 WEIGHTS_FILE = "pretrained.pt"
 # sha256 of the pretrained.pt shipped in resemblyzer 0.1.4 (the only release).
 WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+# The packaged domain centre (see the module docstring).
+CENTRE_FILE = Path(__file__).with_name("voice_centre.json")
 # Fewer voiced frames than this (90 ms) is a click or a breath, not speech.
 MIN_SPEECH_FRAMES = 3
 # Resemblyzer's training-time loudness; quieter speech is raised to it (never lowered).
@@ -90,12 +108,57 @@ class VoiceSample(AnalysedSample):
     audio_16k: NDArray[np.float32] | None = Field(default=None, exclude=True, repr=False)
 
 
+class DomainCentre(BaseModel):
+    """The mean raw GE2E vector subtracted from every voice embedding, and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fitted_on: str = Field(description="data set and speakers the centre is the mean of")
+    speakers: int = Field(ge=1)
+    utterances: int = Field(ge=1)
+    centre: list[float] = Field(min_length=EMBEDDING_DIM, max_length=EMBEDDING_DIM)
+
+    def vector(self) -> NDArray[np.float32]:
+        return np.asarray(self.centre, dtype=np.float32)
+
+
+def load_centre(path: Path = CENTRE_FILE) -> DomainCentre:
+    return DomainCentre.model_validate_json(path.read_bytes())
+
+
+def fit_centre(raw: NDArray[np.floating], speakers: list[str]) -> NDArray[np.float32]:
+    """The speaker-balanced mean of raw (uncentred, unit) GE2E vectors, one row per utterance.
+
+    Each speaker weighs the same however many utterances they gave, so that a talkative speaker
+    does not become the "average voice" the others are measured against.
+    """
+    if len(raw) != len(speakers) or not speakers:
+        raise ValueError("one speaker label per embedding, and at least one embedding")
+    labels = np.asarray(speakers)
+    means = np.stack([raw[labels == s].mean(axis=0) for s in sorted(set(speakers))])
+    centre: NDArray[np.float32] = means.mean(axis=0).astype(np.float32)
+    return centre
+
+
+def apply_centre(raw: NDArray[np.floating], centre: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The embedding(s) of raw GE2E vector(s) ``raw`` (rows): unit-length ``unit(raw) − centre``.
+
+    An evaluation that must not score speakers the centre was fitted on embeds once with a zero
+    centre and applies a centre fitted on the other speakers here.
+    """
+    return l2_normalise(l2_normalise(raw, np.float32) - centre, np.float32)
+
+
 class VoiceEngine:
+    """``centre``: the domain centre to subtract (the packaged one by default; zeros give the
+    raw GE2E vector, which is what :func:`fit_centre` takes)."""
+
     def __init__(
         self,
         models_dir: Path | None = None,
         *,
         limits: audio.AudioLimits | None = None,
+        centre: NDArray[np.float32] | None = None,
     ) -> None:
         base = models_dir if models_dir is not None else model_files.models_dir()
         weights = require(
@@ -114,6 +177,9 @@ class VoiceEngine:
         self._encoder.eval()
         self._lock = threading.Lock()
         self._limits = limits or audio.AudioLimits()
+        self._centre = load_centre().vector() if centre is None else centre.astype(np.float32)
+        if self._centre.shape != (EMBEDDING_DIM,):
+            raise ValueError(f"the voice centre must have {EMBEDDING_DIM} values")
 
     def analyse(self, data: bytes) -> VoiceSample:
         watch = Stopwatch()
@@ -139,7 +205,7 @@ class VoiceEngine:
         speech = _raise_to(audio.trim_silence(decoded.audio, flags), TARGET_DBFS)
         with self._lock, self._torch.inference_mode():
             embedded = np.asarray(self._encoder.embed_utterance(speech), dtype=np.float32)
-        base = l2_normalise(embedded, np.float32)
+        base = apply_centre(embedded, self._centre)
         watch.lap("embed")
 
         quality = voice_quality(decoded.audio, flags, decoded.clipping_ratio)

@@ -16,9 +16,13 @@ from core.biometrics.audio import AudioLimits, decode_audio, join_clips
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError, file_sha256
 from core.biometrics.types import SampleStatus
 from core.biometrics.voice import (
+    EMBEDDING_DIM,
     WEIGHTS_SHA256,
     VoiceEngine,
     VoiceSample,
+    apply_centre,
+    fit_centre,
+    load_centre,
 )
 from core.biometrics.voice import fetch_models as fetch_voice_models
 from core.registry import load_adapter
@@ -166,6 +170,49 @@ def test_same_speaker_scores_above_other_speakers(engine: VoiceEngine, voices: P
         same = _cos(first[s], second[s])
         others = [_cos(first[s], second[o]) for o in SPEAKERS if o != s]
         assert same > max(others), (s, same, others)
+
+
+def test_the_packaged_centre_is_removed_from_every_embedding(
+    engine: VoiceEngine, models: Path, voices: Path
+) -> None:
+    """Raw GE2E vectors of different speakers share a large common part (cosines ~0.7); the
+    centred embedding of the same audio is the raw one minus the packaged centre."""
+    raw_engine = VoiceEngine(models, centre=np.zeros(EMBEDDING_DIM, dtype=np.float32))
+    data = {s: _challenge(voices, s, "3196", 0) for s in SPEAKERS}
+    raw = {s: _ok(raw_engine.analyse(d)) for s, d in data.items()}
+    centred = {s: _ok(engine.analyse(d)) for s, d in data.items()}
+    centre = load_centre().vector()
+    for s in SPEAKERS:
+        r, c = raw[s].embedding, centred[s].embedding
+        assert r is not None and c is not None
+        expected = r - centre
+        np.testing.assert_allclose(c, expected / np.linalg.norm(expected), atol=1e-5)
+    pairs = [(a, b) for a in SPEAKERS for b in SPEAKERS if a < b]
+    raw_impostor = np.mean([_cos(raw[a], raw[b]) for a, b in pairs])
+    centred_impostor = np.mean([_cos(centred[a], centred[b]) for a, b in pairs])
+    assert raw_impostor > 0.5 and centred_impostor < raw_impostor - 0.15
+
+
+def test_applying_a_centre_to_raw_vectors() -> None:
+    raw = np.array([[3.0, 4.0], [0.0, 2.0]])
+    centred = apply_centre(raw, np.array([0.6, 0.0], dtype=np.float32))
+    np.testing.assert_allclose(centred, [[0.0, 1.0], [-0.5144958, 0.8574929]], atol=1e-6)
+    assert centred.dtype == np.float32
+
+
+def test_the_centre_weighs_every_speaker_alike() -> None:
+    raw = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    centre = fit_centre(raw, ["a", "a", "a", "b"])
+    np.testing.assert_allclose(centre, [0.5, 0.5])
+    with pytest.raises(ValueError, match="one speaker label"):
+        fit_centre(raw, ["a"])
+
+
+def test_the_packaged_centre_says_what_it_was_fitted_on() -> None:
+    packaged = load_centre()
+    assert packaged.vector().shape == (EMBEDDING_DIM,)
+    assert packaged.speakers >= 20 and packaged.utterances >= packaged.speakers
+    assert "speakers" in packaged.fitted_on
 
 
 def test_a_registry_adapter_maps_the_base_embedding(engine: VoiceEngine, voices: Path) -> None:
