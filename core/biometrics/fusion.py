@@ -168,7 +168,8 @@ def fit_logistic_fusion(
     """
     gen = np.clip(np.asarray(genuine, dtype=np.float64), -_MAX_LLR, _MAX_LLR)
     imp = np.clip(np.asarray(impostor, dtype=np.float64), -_MAX_LLR, _MAX_LLR)
-    if gen.ndim != 2 or imp.ndim != 2 or gen.shape[1] != len(modalities) != imp.shape[1]:
+    width = len(modalities)
+    if gen.ndim != 2 or imp.ndim != 2 or gen.shape[1] != width or imp.shape[1] != width:
         raise ValueError("genuine and impostor must be (attempts, modalities) arrays")
     if gen.shape[0] == 0 or imp.shape[0] == 0:
         raise ValueError("logistic fusion needs genuine and impostor attempts")

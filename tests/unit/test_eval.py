@@ -17,6 +17,7 @@ from core.biometrics.audio import join_clips
 from core.biometrics.dataset import DatasetConfig, load_dataset
 from core.biometrics.evaluation import Engines, ModelInfo
 from core.biometrics.types import SampleStatus
+from kibalock_cli.eval_cache import AnalysisCache
 from kibalock_cli.eval_run import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
 
 DIM = 16
@@ -168,3 +169,41 @@ def test_a_failed_face_probe_is_counted_and_rejects_its_attempts(
     # user01 has 5 probes, so attempt 0 of its 3 attempts uses the failed photo.
     assert report.fused.rejected_for_missing_modality["genuine"] == 1
     assert report.fused.eer == pytest.approx(1 / 18)
+
+
+def test_split_fits_on_one_half_and_measures_on_the_other(data_dir: Path, tmp_path: Path) -> None:
+    engines, _ = _engines(data_dir)
+    config = CONFIG.model_copy(update={"split": True})
+    report = run_evaluation(data_dir, tmp_path / "split", config, engines=engines)
+    assert len(report.folds) == 2
+    first, second = report.folds
+    assert (first.fitted_on["fold"], first.measured_on["fold"]) == ("A", "B")
+    assert (second.fitted_on["fold"], second.measured_on["fold"]) == ("B", "A")
+    # Speakers alternate: george, lucas in A; jackson, nicolas in B.
+    assert first.fitted_on["speakers"] == ["george", "lucas"]
+    assert first.measured_on["speakers"] == ["jackson", "nicolas"]
+    assert report.policy == first.policy
+    # Half B: users 2 (jackson), 4 (nicolas), 6 (jackson); 3 attempts each.
+    assert first.test.fnmr.trials == 9
+    assert first.test.fmr["all"].trials > 0
+    assert "fused.fnmr_at_fmr_1e-3.all_kinds" in report.acceptance
+    data = json.loads((tmp_path / "split" / EVAL_FILE).read_text())
+    assert data["folds"][0]["test"]["fnmr"]["ci95"][1] > 0
+
+    # The first half's policy, given back, is measured unchanged on every user.
+    assert report.policy is not None
+    applied = run_evaluation(
+        data_dir, tmp_path / "applied", CONFIG, engines=engines, policy=report.policy
+    )
+    assert applied.policy_applied is not None
+    assert applied.policy_applied.fnmr.trials == 18
+    assert applied.fused.rule is report.policy.fusion.rule
+
+
+def test_the_cache_serves_a_second_run(data_dir: Path, tmp_path: Path) -> None:
+    engines, checker = _engines(data_dir)
+    cache = AnalysisCache(tmp_path / "cache", fingerprint="test")
+    run_evaluation(data_dir, tmp_path / "one", CONFIG, engines=engines, cache=cache)
+    calls, misses = checker.calls, cache.misses
+    run_evaluation(data_dir, tmp_path / "two", CONFIG, engines=engines, cache=cache)
+    assert checker.calls == calls and cache.misses == misses and cache.hits == misses
