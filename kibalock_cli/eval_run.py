@@ -258,14 +258,18 @@ class _Scorer:
         policy = fit_login_policy(self.attempts(fit, fit_scores), calibrations)
         test_scores = self.modalities(test, calibrations)
         face, voice = test_scores
+        in_sample = measure_login_policy(self.attempts(fit, fit_scores), policy)
+        held_out = measure_login_policy(self.attempts(test, test_scores), policy)
         return FoldReport(
             fitted_on=_half(fit),
             measured_on=_half(test),
             policy=policy,
-            fit=measure_login_policy(self.attempts(fit, fit_scores), policy),
-            test=measure_login_policy(self.attempts(test, test_scores), policy),
+            fit=in_sample,
+            test=held_out,
             face=face.report,
             voice=voice.report,
+            fmr_within_fit_interval=held_out.fmr["all"].rate <= in_sample.fmr["all"].ci95[1],
+            fnmr_shift=held_out.fnmr.rate - in_sample.fnmr.rate,
         )
 
 

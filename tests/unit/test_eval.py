@@ -183,6 +183,7 @@ def test_split_fits_on_one_half_and_measures_on_the_other(data_dir: Path, tmp_pa
     assert first.fitted_on["speakers"] == ["george", "lucas"]
     assert first.measured_on["speakers"] == ["jackson", "nicolas"]
     assert report.policy == first.policy
+    assert first.fnmr_shift == first.test.fnmr.rate - first.fit.fnmr.rate
     # Half B: users 2 (jackson), 4 (nicolas), 6 (jackson); 3 attempts each.
     assert first.test.fnmr.trials == 9
     assert first.test.fmr["all"].trials > 0

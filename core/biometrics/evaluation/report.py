@@ -126,6 +126,10 @@ class FoldReport(BaseModel):
     test: PolicyFigures  # held out: people the policy has never seen
     face: ModalityReport  # on the held-out half, calibrated by the fitted half's calibration
     voice: ModalityReport
+    # Does the policy hold on unseen people: the held-out FMR (every kind pooled) inside the
+    # fitted half's 95 % interval, and the FNMR shift (held out minus fitted; target: 2 points).
+    fmr_within_fit_interval: bool
+    fnmr_shift: float
 
 
 class EvalReport(BaseModel):
