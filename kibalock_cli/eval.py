@@ -217,6 +217,13 @@ def _print_report(console: Console, report: EvalReport, out: Path) -> None:
             "<= 3.00 %",
             "",
         )
+        fused_only = figures.fused_only_fnmr_at_fmr_1e_4_zero_effort
+        table.add_row(
+            f"{name}: fused only (no floors) FNMR @ FMR 1e-4 zero-effort",
+            f"{_pct(fused_only.fnmr)} {_ci(fused_only.fnmr_ci95)}",
+            "",
+            "",
+        )
         table.add_row(
             f"{name}: FNMR @ FMR 1e-3 all kinds",
             f"{_pct(all_kinds.fnmr)} {_ci(all_kinds.fnmr_ci95)} "

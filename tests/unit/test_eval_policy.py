@@ -58,6 +58,7 @@ def test_a_fitted_policy_holds_on_other_attempts() -> None:
     assert abs(held_out.fnmr.rate - fit.fnmr.rate) < 0.02
     assert held_out.fnmr_at_fmr_1e_4_zero_effort.impostor_trials == 10_000
     assert held_out.fnmr_at_fmr_1e_3_all_kinds.impostor_trials == 30_000
+    assert held_out.fused_only_fnmr_at_fmr_1e_4_zero_effort.fnmr <= held_out.fnmr.rate
 
 
 def test_floors_reject_one_modality_attacks_that_the_fused_score_accepts() -> None:

@@ -93,6 +93,9 @@ class PolicyFigures(BaseModel):
     # attempts (an oracle threshold): zero-effort at 1e-4 and every kind pooled at 1e-3.
     fnmr_at_fmr_1e_4_zero_effort: OperatingPoint
     fnmr_at_fmr_1e_3_all_kinds: OperatingPoint
+    # The fused score alone, without floors, against zero-effort impostors: what the fusion
+    # achieves when nobody holds one of the victim's factors.
+    fused_only_fnmr_at_fmr_1e_4_zero_effort: OperatingPoint
 
 
 def _fused(attempts: ScoredAttempts, fusion: FusionConfig) -> FloatArray:
@@ -169,7 +172,8 @@ def measure_login_policy(attempts: ScoredAttempts, policy: LoginPolicy) -> Polic
     kinds = attempts.kinds[usable]
     scored = ScoredAttempts(kinds=kinds, llrs={m: v[usable] for m, v in attempts.llrs.items()})
     passed_floors = _floor_pass(scored, policy.floors)
-    decision = np.where(passed_floors, _fused(scored, policy.fusion), -math.inf)
+    fused = _fused(scored, policy.fusion)
+    decision = np.where(passed_floors, fused, -math.inf)
     accepted = decision >= policy.accept_threshold
     genuine = kinds == AttemptKind.GENUINE
     fmr = {
@@ -187,4 +191,7 @@ def measure_login_policy(attempts: ScoredAttempts, policy: LoginPolicy) -> Polic
             decision[genuine], decision[kinds == AttemptKind.IMPOSTOR_BOTH], 1e-4
         ),
         fnmr_at_fmr_1e_3_all_kinds=fnmr_at_fmr(decision[genuine], decision[~genuine], 1e-3),
+        fused_only_fnmr_at_fmr_1e_4_zero_effort=fnmr_at_fmr(
+            fused[genuine], fused[kinds == AttemptKind.IMPOSTOR_BOTH], 1e-4
+        ),
     )
