@@ -1,11 +1,14 @@
 """``kibalock eval``, the run: enrol chimeric users, score genuine and impostor trials, write files.
 
 1. Analyse every photo and every joined utterance once with the face and voice engines, and
-   check every spoken challenge with the speech recogniser (results kept in memory).
-2. Score the trials of each modality, calibrate them held out and fuse them
+   check every spoken challenge with the speech recogniser (kept on disk with ``--cache``).
+2. Score the trials of each modality, calibrate them and fuse them
    (:mod:`core.biometrics.evaluation.trials`; users and trials: :mod:`core.biometrics.dataset`).
-3. Report EER, FNMR at FMR 1e-2 / 1e-3, challenge accuracy, timings; write ``eval.json`` and a
-   DET plot.
+   With ``split`` the login policy is fitted on each half of the people and measured on the
+   other (:mod:`core.biometrics.evaluation.login_policy`); with a given policy, that policy
+   is measured unchanged.
+3. Report EER, FTA/FTE, FNMR at target FMRs with 95 % intervals, challenge accuracy, timings;
+   write ``eval.json`` and a DET plot.
 """
 
 from __future__ import annotations
