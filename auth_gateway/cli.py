@@ -72,14 +72,15 @@ def policy(
 
     report = json.loads(eval_json.read_text())
     dataset = report.get("dataset", {})
-    made = policy_from_eval(
-        report,
-        source=(
+    if report.get("folds"):
+        source = f"kibalock eval --split half on {dataset.get('root', eval_json)}"
+    else:
+        source = (
             f"kibalock eval on {dataset.get('root', eval_json)}: "
             f"{report['fused']['trials']['genuine']} genuine / "
             f"{report['fused']['login']['impostor_trials']} impostor attempts"
-        ),
-    )
+        )
+    made = policy_from_eval(report, source=source)
     out.write_text(made.model_dump_json(indent=2) + "\n")
     console.print(f"wrote {out}: accept fused >= {made.accept_threshold:.4f} ({made.fusion.rule})")
 

@@ -44,16 +44,37 @@ def load_policy(path: Path = DEFAULT_POLICY) -> DecisionPolicy:
 
 
 def policy_from_eval(report: dict[str, Any], *, source: str) -> DecisionPolicy:
-    """The policy an ``eval.json`` supports: its calibrations and its login threshold.
+    """The policy an ``eval.json`` supports.
 
-    The threshold is the fused score at FMR 1e-3 over *every* kind of impostor attempt
-    (zero-effort and one-modality), the figure a login gate must hold.
+    From ``kibalock eval --split half``: the policy fitted on the first half (calibrations,
+    logistic fusion, per-modality floors as the mismatch thresholds, accept threshold), with
+    what it was fitted on and how it held on the other half in ``source``. From an eval without
+    folds: its calibrations, the configured fusion, even-odds floors and the fused threshold at
+    FMR 1e-3 over every kind of impostor attempt.
     """
+    fitted = report.get("policy")
+    if fitted is not None:
+        return _fitted_policy(report, fitted, source)
     fused = report["fused"]
+    calibrations = {m: report[m]["calibration"] for m in ("face", "voice")}
+    floors = dict.fromkeys(calibrations, DEFAULT_MATCH_THRESHOLD)
+    return DecisionPolicy(
+        fusion=FusionConfig(
+            rule=fused["rule"], weights=fused["weights"], missing=fused["missing_policy"]
+        ),
+        accept_threshold=fused["login"]["threshold"],
+        target_fmr=1e-3,
+        base_operating_points=_points(calibrations, floors, source),
+        source=source,
+    )
+
+
+def _points(
+    calibrations: dict[str, dict[str, Any]], floors: dict[str, float], fitted_on: str
+) -> dict[str, OperatingPoint]:
     points = {}
-    for modality in ("face", "voice"):
+    for modality, fitted in calibrations.items():
         ref = ModelRef(name=embedder_for(modality).name, version=BASE_VERSION)
-        fitted = report[modality]["calibration"]
         points[str(ref)] = OperatingPoint(
             model=ref,
             calibration=ScoreCalibration(
@@ -62,15 +83,36 @@ def policy_from_eval(report: dict[str, Any], *, source: str) -> DecisionPolicy:
                 genuine_trials=fitted["genuine_trials"],
                 impostor_trials=fitted["impostor_trials"],
             ),
-            threshold=DEFAULT_MATCH_THRESHOLD,
-            fitted_on=source,
+            threshold=floors[modality],
+            fitted_on=fitted_on,
         )
+    return points
+
+
+def _rate(rate: dict[str, Any]) -> str:
+    low, high = rate["ci95"]
+    return (
+        f"{100 * rate['rate']:.2f} % ({rate['errors']}/{rate['trials']}, "
+        f"95 % CI {100 * low:.2f}-{100 * high:.2f} %)"
+    )
+
+
+def _fitted_policy(report: dict[str, Any], fitted: dict[str, Any], source: str) -> DecisionPolicy:
+    fold = report["folds"][0]
+    fit, test = fold["fit"], fold["test"]
+    fitted_on = (
+        f"{source}; fitted on half {fold['fitted_on']['fold']} "
+        f"({fold['fitted_on']['identities']} identities, "
+        f"{len(fold['fitted_on']['speakers'])} speakers): FNMR {_rate(fit['fnmr'])}, "
+        f"FMR all kinds {_rate(fit['fmr']['all'])}; measured unchanged on half "
+        f"{fold['measured_on']['fold']} ({fold['measured_on']['identities']} identities): "
+        f"FNMR {_rate(test['fnmr'])}, FMR zero-effort {_rate(test['fmr']['impostor_both'])}, "
+        f"FMR all kinds {_rate(test['fmr']['all'])}"
+    )
     return DecisionPolicy(
-        fusion=FusionConfig(
-            rule=fused["rule"], weights=fused["weights"], missing=fused["missing_policy"]
-        ),
-        accept_threshold=fused["login"]["threshold"],
-        target_fmr=1e-3,
-        base_operating_points=points,
-        source=source,
+        fusion=FusionConfig.model_validate(fitted["fusion"]),
+        accept_threshold=fitted["accept_threshold"],
+        target_fmr=fitted["target_fmrs"].get("all", 1e-3),
+        base_operating_points=_points(fitted["calibrations"], fitted["floors"], fitted_on),
+        source=fitted_on,
     )

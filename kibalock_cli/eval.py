@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from core.biometrics.evaluation import EvalReport
+    from core.biometrics.thresholds import Rate
 
 
 def eval_command(
@@ -44,6 +45,33 @@ def eval_command(
     strict: Annotated[
         bool, typer.Option(help="Exit 1 when an acceptance target is not met.")
     ] = False,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help=(
+                "'half': fit the login policy on one half of the people (identities and "
+                "speakers disjoint) and measure it on the other, both ways."
+            ),
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A gateway policy JSON to measure unchanged (e.g. one fitted elsewhere).",
+        ),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Keep engine outputs in this folder and reuse them."),
+    ] = None,
+    impostor_attempts: Annotated[
+        int, typer.Option(min=1, help="Impostor attempts drawn per kind (chimeric, seeded).")
+    ] = 40_000,
+    check_challenges: Annotated[
+        bool, typer.Option(help="Check every spoken challenge with the speech recogniser.")
+    ] = True,
 ) -> None:
     """Evaluate face, voice, fusion and spoken challenges on chimeric users; write eval.json."""
     from rich.console import Console
@@ -65,21 +93,33 @@ def eval_command(
     from core.biometrics.fusion import FusionConfig, FusionRule
     from core.biometrics.model_files import MissingModelError
     from core.biometrics.scoring import ScoringConfig, TemplateRule
+    from kibalock_cli.eval_cache import AnalysisCache
+    from kibalock_cli.eval_policy import PolicyError, read_login_policy
     from kibalock_cli.eval_run import EvalConfig, run_evaluation
 
     console = Console()
     data = data or DEFAULT_DATA_DIR
+    if split not in (None, "half"):
+        raise typer.BadParameter("the only split is 'half'", param_hint="--split")
+    if split and policy:
+        raise typer.BadParameter("--split fits a policy, --policy measures one: pick one")
     try:
+        login_policy = read_login_policy(policy) if policy else None
         scoring = ScoringConfig(rule=TemplateRule(template_rule))
         config = EvalConfig(
             dataset=DatasetConfig(
-                max_users=max_users, challenges_per_user=challenges_per_user, seed=seed
+                max_users=max_users,
+                challenges_per_user=challenges_per_user,
+                impostor_attempts=impostor_attempts,
+                seed=seed,
             ),
             face_scoring=scoring,
             voice_scoring=scoring,
             fusion=FusionConfig(rule=FusionRule(fusion_rule)),
+            split=split == "half",
+            check_challenges=check_challenges,
         )
-    except ValueError as exc:
+    except (ValueError, PolicyError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
         # Validate the folder before loading the engines, so a typo fails in a second.
@@ -98,7 +138,15 @@ def eval_command(
         TimeElapsedColumn(),
         console=console,
     )
-    report = run_evaluation(data, out, config, engines=engines, progress=progress)
+    report = run_evaluation(
+        data,
+        out,
+        config,
+        engines=engines,
+        progress=progress,
+        cache=AnalysisCache(cache) if cache else None,
+        policy=login_policy,
+    )
     _print_report(console, report, out)
     if strict and not all(check.met for check in report.acceptance.values()):
         raise typer.Exit(1)
@@ -106,6 +154,14 @@ def eval_command(
 
 def _pct(rate: float) -> str:
     return f"{100 * rate:.2f} %"
+
+
+def _ci(interval: tuple[float, float]) -> str:
+    return f"[{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+
+
+def _rate(rate: Rate) -> str:
+    return f"{_pct(rate.rate)} {_ci(rate.ci95)} ({rate.errors}/{rate.trials})"
 
 
 def _print_report(console: Console, report: EvalReport, out: Path) -> None:
@@ -124,9 +180,11 @@ def _print_report(console: Console, report: EvalReport, out: Path) -> None:
         table.add_row(name, value, f"{check.comparison} {target}", met)
 
     face, voice, fused = report.face, report.voice, report.fused
-    target_row("face EER", "face.eer", _pct(face.eer))
-    target_row("voice EER", "voice.eer", _pct(voice.eer))
-    target_row("fused EER", "fused.eer", _pct(fused.eer))
+    target_row("face EER", "face.eer", f"{_pct(face.eer)} {_ci(face.eer_ci95)}")
+    target_row("face FTA", "face.fta", _rate(face.fta))
+    target_row("voice EER", "voice.eer", f"{_pct(voice.eer)} {_ci(voice.eer_ci95)}")
+    table.add_row("voice FTA", _rate(voice.fta), "", "")
+    table.add_row("fused EER", _pct(fused.eer), "", "")
     point = fused.operating_points["1e-3"]
     table.add_row("fused FNMR @ FMR 1e-3", f"{_pct(point.fnmr)} (t={point.threshold:.4f})", "", "")
     table.add_row(
@@ -139,6 +197,40 @@ def _print_report(console: Console, report: EvalReport, out: Path) -> None:
         "",
         "",
     )
+    decisions = [
+        (f"fit {f.fitted_on['fold']} -> {f.measured_on['fold']}", f.test) for f in report.folds
+    ]
+    if report.policy_applied is not None:
+        decisions.append(("given policy", report.policy_applied))
+    for name, figures in decisions:
+        zero_effort = figures.fnmr_at_fmr_1e_4_zero_effort
+        all_kinds = figures.fnmr_at_fmr_1e_3_all_kinds
+        table.add_row(f"{name}: policy FNMR", _rate(figures.fnmr), "", "")
+        table.add_row(
+            f"{name}: policy FMR zero-effort", _rate(figures.fmr["impostor_both"]), "", ""
+        )
+        table.add_row(f"{name}: policy FMR all kinds", _rate(figures.fmr["all"]), "", "")
+        table.add_row(
+            f"{name}: FNMR @ FMR 1e-4 zero-effort",
+            f"{_pct(zero_effort.fnmr)} {_ci(zero_effort.fnmr_ci95)} "
+            f"({zero_effort.genuine_trials} gen / {zero_effort.impostor_trials} imp)",
+            "<= 3.00 %",
+            "",
+        )
+        fused_only = figures.fused_only_fnmr_at_fmr_1e_4_zero_effort
+        table.add_row(
+            f"{name}: fused only (no floors) FNMR @ FMR 1e-4 zero-effort",
+            f"{_pct(fused_only.fnmr)} {_ci(fused_only.fnmr_ci95)}",
+            "",
+            "",
+        )
+        table.add_row(
+            f"{name}: FNMR @ FMR 1e-3 all kinds",
+            f"{_pct(all_kinds.fnmr)} {_ci(all_kinds.fnmr_ci95)} "
+            f"({all_kinds.genuine_trials} gen / {all_kinds.impostor_trials} imp)",
+            "<= 10.00 %",
+            "",
+        )
     challenge = report.challenge
     target_row(
         "challenge accuracy",

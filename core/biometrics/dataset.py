@@ -10,26 +10,34 @@ canary's golden samples. The project carries a small such folder, :data:`DEFAULT
 face identity paired with one voice speaker. Face identities (sorted) are the users; speakers
 (sorted) are dealt out round-robin, so with 13 identities and 4 speakers, user *i* gets speaker
 ``i mod 4`` and each speaker backs 3–4 users. Identities with fewer than 2 photos cannot give
-both an enrolment and a probe photo and are left out (listed in :meth:`ChimericDataset.describe`).
+both an enrolment and a probe photo and are left out; speakers whose clips cannot give an
+enrolment and one challenge are left out (both listed in :meth:`ChimericDataset.describe`).
 
-**What a "different person" is.** Two users who share a speaker have *the same voice*: a voice
-comparison between them is neither genuine (another user) nor impostor (same person), so it is
-excluded from the voice trials, and such pairs never form an impostor attempt. Each speaker's
-clips are partitioned between its users (clip index position ``mod m``), so no clip is used by
-two users.
+**A speaker's voice material is drawn once.** Voice enrolment is ``enrol_utterances`` joined
+digit strings cycling through all ten digits; the probes are the spoken challenges
+(``digits_per_challenge`` random digits, seeded), both drawn without replacement from the
+speaker's clips: as many challenges as the clips allow, up to ``challenges_per_user`` (some
+speakers have few clips). Every user backed by a speaker has that same material: two users who
+share a speaker have *the same voice*, so a voice comparison between them is neither genuine
+nor impostor and is never made, and voice trials are made once per speaker (its first user
+stands for it: :meth:`ChimericDataset.voice_owner`).
 
 **Enrolment and probes never share media.** Per identity, the first ``min(face_enrol, n - 1)``
 photos in natural file order are enrolled and the rest are probes (identities with 2–3 photos
-enrol 1–2). Voice enrolment is ``enrol_utterances`` joined digit strings cycling through all
-ten digits; the probes are the spoken challenges (``digits_per_challenge`` random digits,
-seeded), both drawn without replacement from the user's own clips.
+enrol 1–2).
 
-**Trials.** Per modality, every probe is compared with every user's template (minus the excluded
-same-speaker pairs). An *attempt* — what a login presents — is attempt *k* of a user: its
-challenge *k* with face probe ``k mod n_probes``. Attempts against a claimed user are genuine
-(own attempt), ``impostor_both`` (another person's face and voice: the zero-effort impostor),
-``impostor_face`` (the victim's voice, someone else's face) or ``impostor_voice`` (the victim's
-face, someone else's voice).
+**Trials.** Per modality, every probe is compared with every template (faces: every user's;
+voices: every speaker's). An *attempt* — what a login presents — is genuine for attempt *k* of a
+user: its speaker's challenge *k* with face probe ``k mod n_probes``. Impostor attempts cross
+faces and voices of other people (chimeric impostors) and are drawn, seeded, up to
+``impostor_attempts`` of each kind from every possible combination: ``impostor_both`` (any other
+identity's face probe with any other speaker's challenge: the zero-effort impostor),
+``impostor_face`` (the victim's own challenge with another identity's face) and
+``impostor_voice`` (the victim's own face probe with another speaker's challenge).
+
+**Folds.** :meth:`ChimericDataset.halves` splits the users into two halves that share no face
+identity and no speaker (speakers alternate in sorted order; a user goes with its speaker), so
+a policy fitted on one half can be measured on people it has never seen.
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ class DatasetConfig(BaseModel):
     digits_per_enrol_utterance: int = Field(default=4, ge=1)
     challenges_per_user: int = Field(default=10, ge=1)
     digits_per_challenge: int = Field(default=3, ge=1)
+    # Per impostor kind; 40,000 zero-effort attempts resolve FMR 1e-4 (4 expected errors).
+    impostor_attempts: int = Field(default=40_000, ge=1)
     seed: int = 0
 
 
@@ -161,9 +171,19 @@ class ChimericDataset(BaseModel):
     config: DatasetConfig
     users: tuple[ChimericUser, ...]
     excluded_identities: tuple[str, ...]
+    excluded_speakers: tuple[str, ...] = ()
+    fold: str = "all"
 
     def same_voice(self, a: int, b: int) -> bool:
         return self.users[a].speaker == self.users[b].speaker
+
+    def voice_owner(self, user: int) -> int:
+        """The first user backed by ``user``'s speaker: voice trials are made in its name."""
+        speaker = self.users[user].speaker
+        return next(i for i, u in enumerate(self.users) if u.speaker == speaker)
+
+    def _voice_owners(self) -> list[int]:
+        return [i for i in range(len(self.users)) if self.voice_owner(i) == i]
 
     def face_trials(self) -> list[Trial]:
         """Every face probe against every user's face template (identities are all distinct)."""
@@ -180,7 +200,8 @@ class ChimericDataset(BaseModel):
         ]
 
     def voice_trials(self) -> list[Trial]:
-        """Every challenge against every voice template, except another user of the same speaker."""
+        """Every speaker's challenges against every speaker's template (by their owners)."""
+        owners = self._voice_owners()
         return [
             Trial(
                 probe=utt.key,
@@ -188,30 +209,61 @@ class ChimericDataset(BaseModel):
                 claimed=c,
                 kind=TrialKind.GENUINE if s == c else TrialKind.IMPOSTOR,
             )
-            for s, user in enumerate(self.users)
-            for utt in user.challenges
-            for c in range(len(self.users))
-            if s == c or not self.same_voice(s, c)
+            for s in owners
+            for utt in self.users[s].challenges
+            for c in owners
         ]
 
     def attempts(self) -> list[Attempt]:
+        """Genuine attempts, then up to ``impostor_attempts`` seeded attempts of each impostor
+        kind. ``voice_source`` is the voice owner of the challenge's speaker."""
+        users = self.users
+        faces = [(str(p), s) for s, u in enumerate(users) for p in u.face_probes]
+        voices = [(utt.key, s) for s in self._voice_owners() for utt in users[s].challenges]
         out: list[Attempt] = []
-        for c, claimed in enumerate(self.users):
-            for k, own_challenge in enumerate(claimed.challenges):
-                own_face, own_voice = str(claimed.face_probe_for(k)), own_challenge.key
-                out.append(Attempt.of(c, (own_face, c), (own_voice, c), AttemptKind.GENUINE))
-                for s, other in enumerate(self.users):
-                    if s == c:
-                        continue
-                    # Attempt k of the other user: their face probe and their challenge k.
-                    face = (str(other.face_probe_for(k)), s)
-                    out.append(Attempt.of(c, face, (own_voice, c), AttemptKind.IMPOSTOR_FACE))
-                    if self.same_voice(s, c):
-                        continue
-                    voice = (other.challenges[k].key, s)
-                    out.append(Attempt.of(c, face, voice, AttemptKind.IMPOSTOR_BOTH))
-                    out.append(Attempt.of(c, (own_face, c), voice, AttemptKind.IMPOSTOR_VOICE))
+        for c, user in enumerate(users):
+            owner = self.voice_owner(c)
+            for k, challenge in enumerate(user.challenges):
+                face = (str(user.face_probe_for(k)), c)
+                out.append(Attempt.of(c, face, (challenge.key, owner), AttemptKind.GENUINE))
+        other_faces = [[f for f in faces if f[1] != c] for c in range(len(users))]
+        other_voices = [
+            [v for v in voices if not self.same_voice(v[1], c)] for c in range(len(users))
+        ]
+        own_faces = [[(str(p), c) for p in u.face_probes] for c, u in enumerate(users)]
+        own_voices = [
+            [(utt.key, self.voice_owner(c)) for utt in u.challenges] for c, u in enumerate(users)
+        ]
+        pools = {
+            AttemptKind.IMPOSTOR_BOTH: (other_faces, other_voices),
+            AttemptKind.IMPOSTOR_FACE: (other_faces, own_voices),
+            AttemptKind.IMPOSTOR_VOICE: (own_faces, other_voices),
+        }
+        for n, (kind, (face_pool, voice_pool)) in enumerate(pools.items()):
+            rng = np.random.default_rng([self.config.seed, 1_000 + n])
+            for c, f, v in _draw_combinations(
+                [(len(fs), len(vs)) for fs, vs in zip(face_pool, voice_pool, strict=True)],
+                self.config.impostor_attempts,
+                rng,
+            ):
+                out.append(Attempt.of(c, face_pool[c][f], voice_pool[c][v], kind))
         return out
+
+    def halves(self) -> tuple[ChimericDataset, ChimericDataset]:
+        """Two identity- and speaker-disjoint halves: speakers alternate in sorted order."""
+        speakers = sorted({u.speaker for u in self.users})
+        first = set(speakers[0::2])
+        return (
+            self.model_copy(
+                update={"users": tuple(u for u in self.users if u.speaker in first), "fold": "A"}
+            ),
+            self.model_copy(
+                update={
+                    "users": tuple(u for u in self.users if u.speaker not in first),
+                    "fold": "B",
+                }
+            ),
+        )
 
     def utterances(self) -> dict[str, Utterance]:
         return {u.key: u for user in self.users for u in (*user.voice_enrol, *user.challenges)}
@@ -220,6 +272,7 @@ class ChimericDataset(BaseModel):
         """A JSON-ready description of how the users were formed (for ``eval.json``)."""
         return {
             "root": str(self.root),
+            "fold": self.fold,
             "users": [
                 {
                     "user_id": u.user_id,
@@ -232,15 +285,42 @@ class ChimericDataset(BaseModel):
                 }
                 for u in self.users
             ],
+            "identities": len(self.users),
+            "speakers_used": len({u.speaker for u in self.users}),
             "excluded_identities": list(self.excluded_identities),
+            "excluded_speakers": list(self.excluded_speakers),
+            "users_with_fewer_challenges": sum(
+                len(u.challenges) < self.config.challenges_per_user for u in self.users
+            ),
             "speakers": sorted({u.speaker for u in self.users}),
             "config": self.config.model_dump(),
             "pairing": (
                 "chimeric: face identities in sorted order, speakers dealt round-robin in sorted "
-                "order; users sharing a speaker are never compared by voice nor paired as "
-                "impostors; each speaker's clips are split between its users"
+                "order; a speaker's enrolment and challenges are drawn once and shared by its "
+                "users, who are never compared by voice nor paired as impostors; impostor "
+                "attempts are drawn (seeded) from every cross-pairing of other people's faces "
+                "and voices"
             ),
         }
+
+
+def _draw_combinations(
+    sizes: list[tuple[int, int]], n: int, rng: np.random.Generator
+) -> list[tuple[int, int, int]]:
+    """Up to ``n`` distinct (owner, a, b) with ``a < sizes[owner][0]``, ``b < sizes[owner][1]``,
+    uniformly without replacement over all combinations, in a stable order."""
+    counts = np.array([a * b for a, b in sizes], dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return []
+    picked = np.sort(rng.choice(total, size=min(n, total), replace=False))
+    ends = np.cumsum(counts)
+    owners = np.searchsorted(ends, picked, side="right")
+    out = []
+    for index, owner in zip(picked.tolist(), owners.tolist(), strict=True):
+        offset = index - int(ends[owner] - counts[owner])
+        out.append((owner, offset // sizes[owner][1], offset % sizes[owner][1]))
+    return out
 
 
 def _natural_key(name: str) -> tuple[Any, ...]:
@@ -296,33 +376,33 @@ def read_voices(root: Path) -> dict[str, dict[int, list[Path]]]:
     }
 
 
-class _ClipPool:
-    """One user's share of a speaker's clips, drawn without replacement in a seeded order."""
+class _OutOfClips(DatasetError):
+    """A speaker has no clip left for the utterance asked for."""
 
-    def __init__(
-        self, clips: dict[int, list[Path]], rank: int, sharers: int, rng: np.random.Generator
-    ) -> None:
+
+class _ClipPool:
+    """A speaker's clips, drawn without replacement in a seeded order."""
+
+    def __init__(self, clips: dict[int, list[Path]], rng: np.random.Generator) -> None:
         self._rng = rng
         self._deck: list[int] = []
-        self._pool: dict[int, list[Path]] = {}
-        for digit in sorted(clips):
-            mine = clips[digit][rank::sharers]
-            self._pool[digit] = [mine[i] for i in rng.permutation(len(mine))]
+        self._pool = {
+            d: [clips[d][i] for i in rng.permutation(len(clips[d]))] for d in sorted(clips)
+        }
 
     def draw(self, n_digits: int, key: str, *, cover: bool = False) -> Utterance:
         """``n_digits`` clips; random digits, or with ``cover`` cycling through all digits.
 
         Challenges are random digits, as a login would ask. Enrolment uses ``cover`` — like a
         "say 0 to 9" prompt — so the template hears every digit rather than repeats of a few.
+        Raises :class:`_OutOfClips` without taking any clip when there are too few left.
         """
+        if sum(len(left) for left in self._pool.values()) < n_digits:
+            raise _OutOfClips(f"not enough voice clips for {key}")
         digits: list[int] = []
         clips: list[Path] = []
         for _ in range(n_digits):
             available = [d for d, left in self._pool.items() if left]
-            if not available:
-                raise DatasetError(
-                    f"not enough voice clips for {key}: ask for fewer challenges or utterances"
-                )
             if cover:
                 if not any(d in available for d in self._deck):
                     self._deck = [available[i] for i in self._rng.permutation(len(available))]
@@ -335,8 +415,34 @@ class _ClipPool:
         return Utterance(key=key, digits=tuple(digits), clips=tuple(clips))
 
 
+def _speaker_material(
+    speaker: str, clips: dict[int, list[Path]], config: DatasetConfig, rng: np.random.Generator
+) -> tuple[tuple[Utterance, ...], tuple[Utterance, ...]]:
+    """A speaker's enrolment and challenges (as many as its clips allow); empty enrolment or
+    no challenge when it has too few clips."""
+    pool = _ClipPool(clips, rng)
+    try:
+        enrol = tuple(
+            pool.draw(config.digits_per_enrol_utterance, f"{speaker}/enrol{j}", cover=True)
+            for j in range(config.enrol_utterances)
+        )
+    except _OutOfClips:
+        return (), ()
+    challenges: list[Utterance] = []
+    for j in range(config.challenges_per_user):
+        try:
+            challenges.append(pool.draw(config.digits_per_challenge, f"{speaker}/challenge{j}"))
+        except _OutOfClips:
+            break
+    return enrol, tuple(challenges)
+
+
 def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDataset:
-    """Build the chimeric users from ``root``; raise :class:`DatasetError` on a bad layout."""
+    """Build the chimeric users from ``root``; raise :class:`DatasetError` on a bad layout.
+
+    Identities and speakers with too little material are left out and listed, not an error;
+    too few usable ones (fewer than 2 of either) is.
+    """
     config = config or DatasetConfig()
     faces = read_faces(root)
     voices = read_voices(root)
@@ -346,33 +452,29 @@ def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDat
     usable = [i for i in identities if i not in excluded]
     if config.max_users is not None:
         usable = usable[: config.max_users]
-    speakers = sorted(voices)
+    material = {
+        speaker: _speaker_material(
+            speaker, voices[speaker], config, np.random.default_rng([config.seed, n])
+        )
+        for n, speaker in enumerate(sorted(voices))
+    }
+    excluded_speakers = tuple(s for s, (_, challenges) in material.items() if not challenges)
+    speakers = [s for s in material if s not in excluded_speakers]
     if len(usable) < 2 or len(speakers) < 2:
         raise DatasetError(
-            f"{root}: need at least 2 face identities with 2+ photos and 2 speakers, found "
-            f"{len(usable)} and {len(speakers)}"
+            f"{root}: need at least 2 face identities with 2+ photos and 2 speakers with enough "
+            f"clips, found {len(usable)} and {len(speakers)}"
         )
 
-    assigned = [speakers[i % len(speakers)] for i in range(len(usable))]
     users: list[ChimericUser] = []
-    for i, (identity, speaker) in enumerate(zip(usable, assigned, strict=True)):
-        sharers = assigned.count(speaker)
-        rank = assigned[:i].count(speaker)
-        pool = _ClipPool(voices[speaker], rank, sharers, np.random.default_rng([config.seed, i]))
-        user_id = f"user{i + 1:02d}"
+    for i, identity in enumerate(usable):
+        speaker = speakers[i % len(speakers)]
         photos = faces[identity]
         n_enrol = min(config.face_enrol, len(photos) - 1)
-        voice_enrol = tuple(
-            pool.draw(config.digits_per_enrol_utterance, f"{user_id}/enrol{j}", cover=True)
-            for j in range(config.enrol_utterances)
-        )
-        challenges = tuple(
-            pool.draw(config.digits_per_challenge, f"{user_id}/challenge{j}")
-            for j in range(config.challenges_per_user)
-        )
+        voice_enrol, challenges = material[speaker]
         users.append(
             ChimericUser(
-                user_id=user_id,
+                user_id=f"user{i + 1:02d}",
                 face_identity=identity,
                 speaker=speaker,
                 face_enrol=tuple(photos[:n_enrol]),
@@ -382,5 +484,9 @@ def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDat
             )
         )
     return ChimericDataset(
-        root=root, config=config, users=tuple(users), excluded_identities=excluded
+        root=root,
+        config=config,
+        users=tuple(users),
+        excluded_identities=excluded,
+        excluded_speakers=excluded_speakers,
     )

@@ -9,6 +9,9 @@ equal priors, one per modality. Three rules:
 - ``llr_sum``: ``sigmoid(Σ w·logit(p))`` — with weights 1 this is the Bayes-optimal combination
   of independent modalities (naive Bayes on the likelihood ratios). Weights are *not*
   normalised here: a missing modality simply contributes no evidence (LR = 1).
+- ``logistic``: ``sigmoid(bias + Σ w·logit(p))`` with weights and bias *fitted* by logistic
+  regression on genuine and impostor LLRs (:func:`fit_logistic_fusion`): calibrated
+  log-likelihood-ratio fusion. Its output is itself a calibrated posterior at equal priors.
 
 The default is ``product``. On the small data set all three rules separate genuine users from
 zero-effort impostors (another person's face *and* voice), but they differ on an attacker who
@@ -26,10 +29,14 @@ A missing or unusable modality is explicit: :class:`MissingPolicy` either reject
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 
 # Log-odds are clipped to ±30 (odds of 1e13), so one saturated modality cannot produce an
 # infinite LLR, which would silence the other modality entirely.
@@ -40,6 +47,7 @@ class FusionRule(StrEnum):
     WEIGHTED_SUM = "weighted_sum"
     PRODUCT = "product"
     LLR_SUM = "llr_sum"
+    LOGISTIC = "logistic"
 
 
 class MissingPolicy(StrEnum):
@@ -53,6 +61,7 @@ class FusionConfig(BaseModel):
     rule: FusionRule = FusionRule.PRODUCT
     weights: dict[str, float] = Field(default_factory=lambda: {"face": 1.0, "voice": 1.0})
     missing: MissingPolicy = MissingPolicy.REJECT
+    bias: float = Field(default=0.0, description="added to the fused LLR (logistic rule only)")
 
     @field_validator("weights")
     @classmethod
@@ -87,7 +96,9 @@ def _logit(p: float) -> float:
     return min(max(math.log(p) - math.log1p(-p), -_MAX_LLR), _MAX_LLR)
 
 
-def _combine(rule: FusionRule, scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
+def _combine(
+    rule: FusionRule, scores: Mapping[str, float], weights: Mapping[str, float], bias: float
+) -> float:
     total = sum(weights[m] for m in scores)
     if rule is FusionRule.WEIGHTED_SUM:
         return sum(weights[m] * p for m, p in scores.items()) / total
@@ -96,6 +107,8 @@ def _combine(rule: FusionRule, scores: Mapping[str, float], weights: Mapping[str
             return 0.0  # a zero vetoes, as in any product
         return math.exp(sum(weights[m] / total * math.log(p) for m, p in scores.items()))
     llr = sum(weights[m] * _logit(p) for m, p in scores.items())
+    if rule is FusionRule.LOGISTIC:
+        llr += bias
     # Sigmoid, written to avoid overflow for large |llr|.
     if llr >= 0:
         return 1.0 / (1.0 + math.exp(-llr))
@@ -133,8 +146,58 @@ def fuse(scores: Mapping[str, float | None], config: FusionConfig | None = None)
             reason=f"missing modality: {', '.join(missing)}",
         )
     return FusedScore(
-        score=_combine(config.rule, present, config.weights),
+        score=_combine(config.rule, present, config.weights, config.bias),
         rule=config.rule,
         used=used,
         missing=missing,
+    )
+
+
+def fit_logistic_fusion(
+    genuine: npt.NDArray[np.float64],
+    impostor: npt.NDArray[np.float64],
+    modalities: Sequence[str],
+    *,
+    missing: MissingPolicy = MissingPolicy.REJECT,
+) -> FusionConfig:
+    """Logistic-regression fusion of per-modality LLRs: rows are attempts, columns modalities.
+
+    Each class carries half the weight (a posterior at equal priors, whatever the trial mix),
+    the weights are kept positive (more evidence from a factor never lowers the fused score),
+    and LLRs are clipped like :func:`fuse` clips them.
+    """
+    gen = np.clip(np.asarray(genuine, dtype=np.float64), -_MAX_LLR, _MAX_LLR)
+    imp = np.clip(np.asarray(impostor, dtype=np.float64), -_MAX_LLR, _MAX_LLR)
+    width = len(modalities)
+    if gen.ndim != 2 or imp.ndim != 2 or gen.shape[1] != width or imp.shape[1] != width:
+        raise ValueError("genuine and impostor must be (attempts, modalities) arrays")
+    if gen.shape[0] == 0 or imp.shape[0] == 0:
+        raise ValueError("logistic fusion needs genuine and impostor attempts")
+    x = np.vstack([gen, imp])
+    target = np.concatenate([np.ones(gen.shape[0]), np.zeros(imp.shape[0])])
+    sample_weight = np.concatenate(
+        [np.full(gen.shape[0], 0.5 / gen.shape[0]), np.full(imp.shape[0], 0.5 / imp.shape[0])]
+    )
+
+    def loss_and_grad(params: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        logits = x @ params[:-1] + params[-1]
+        loss = -np.sum(
+            sample_weight * (target * log_expit(logits) + (1 - target) * log_expit(-logits))
+        )
+        residual = sample_weight * (expit(logits) - target)
+        return float(loss), np.append(x.T @ residual, residual.sum())
+
+    result = minimize(
+        loss_and_grad,
+        x0=np.append(np.ones(len(modalities)), 0.0),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(1e-3, None)] * len(modalities) + [(None, None)],
+    )
+    *weights, bias = (float(v) for v in result.x)
+    return FusionConfig(
+        rule=FusionRule.LOGISTIC,
+        weights=dict(zip(modalities, weights, strict=True)),
+        missing=missing,
+        bias=bias,
     )

@@ -50,6 +50,42 @@ def fmr_upper_bound(false_matches: int, impostor_trials: int, confidence: float 
     return float(beta.ppf(confidence, false_matches + 1, impostor_trials - false_matches))
 
 
+def proportion_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Clopper–Pearson (exact binomial) interval of an error rate ``errors / trials``.
+
+    The one interval every reported rate carries. It is conservative (coverage at least
+    ``confidence``) and stays meaningful at 0 errors, where the Wald interval collapses to 0. It
+    assumes independent trials: scores that share a subject are correlated, so read it as a
+    lower bound on the real uncertainty. No trials give the uninformative ``(0, 1)``.
+    """
+    if trials < 0 or not 0 <= errors <= max(trials, 0):
+        raise ValueError(f"need 0 <= errors <= trials, got {errors} / {trials}")
+    if trials == 0:
+        return 0.0, 1.0
+    alpha = 1.0 - confidence
+    low = 0.0 if errors == 0 else float(beta.ppf(alpha / 2, errors, trials - errors + 1))
+    high = 1.0 if errors == trials else float(beta.ppf(1 - alpha / 2, errors + 1, trials - errors))
+    return low, high
+
+
+class Rate(BaseModel):
+    """An error rate with its counts and 95 % interval (:func:`proportion_interval`)."""
+
+    errors: int
+    trials: int
+    rate: float
+    ci95: tuple[float, float]
+
+    @classmethod
+    def of(cls, errors: int, trials: int) -> Rate:
+        return cls(
+            errors=errors,
+            trials=trials,
+            rate=errors / trials if trials else math.nan,
+            ci95=proportion_interval(errors, trials),
+        )
+
+
 def threshold_for_fmr(impostor_scores: Scores, target_fmr: float) -> float:
     """The smallest threshold whose empirical FMR is at most ``target_fmr``.
 
@@ -85,6 +121,8 @@ class OperatingPoint(BaseModel):
     false_matches: int
     false_non_matches: int
     fmr_upper_95: float
+    fmr_ci95: tuple[float, float]
+    fnmr_ci95: tuple[float, float]
 
 
 def operating_point(genuine: Scores, impostor: Scores, threshold: float) -> OperatingPoint:
@@ -102,6 +140,8 @@ def operating_point(genuine: Scores, impostor: Scores, threshold: float) -> Oper
         false_matches=false_matches,
         false_non_matches=false_non_matches,
         fmr_upper_95=fmr_upper_bound(false_matches, imp.size),
+        fmr_ci95=proportion_interval(false_matches, imp.size),
+        fnmr_ci95=proportion_interval(false_non_matches, gen.size),
     )
 
 

@@ -70,11 +70,16 @@ def test_face_enrolment_policy_keeps_a_probe(data: Path) -> None:
 
 def test_no_clip_or_photo_is_used_twice(data: Path) -> None:
     ds = load_dataset(data, DatasetConfig(challenges_per_user=6))
-    clips = [c for u in ds.users for utt in (*u.voice_enrol, *u.challenges) for c in utt.clips]
+    speakers = {u.speaker: u for u in ds.users}
+    clips = [
+        c for u in speakers.values() for utt in (*u.voice_enrol, *u.challenges) for c in utt.clips
+    ]
     assert len(clips) == len(set(clips))
     photos = [p for u in ds.users for p in (*u.face_enrol, *u.face_probes)]
     assert len(photos) == len(set(photos))
     for user in ds.users:
+        # A speaker's material is drawn once and shared by its users.
+        assert user.challenges == speakers[user.speaker].challenges
         assert all(c.name.split("_")[1] == user.speaker for u in user.challenges for c in u.clips)
         for utt in (*user.voice_enrol, *user.challenges):
             assert [int(c.name[0]) for c in utt.clips] == list(utt.digits)
@@ -86,13 +91,14 @@ def test_utterance_sizes_and_enrolment_covers_the_digits(data: Path) -> None:
     assert [len(u.digits) for u in user.voice_enrol] == [5, 5]
     assert sorted(d for u in user.voice_enrol for d in u.digits) == list(range(10))
     assert [len(u.digits) for u in user.challenges] == [3, 3, 3, 3]
-    assert user.challenges[0].key == "user01/challenge0"
+    assert user.challenges[0].key == "amy/challenge0"
     assert user.challenges[0].text == "".join(str(d) for d in user.challenges[0].digits)
 
 
 def test_seeded_and_deterministic(data: Path) -> None:
     assert load_dataset(data) == load_dataset(data)
     assert load_dataset(data).users != load_dataset(data, DatasetConfig(seed=1)).users
+    assert load_dataset(data).attempts() == load_dataset(data).attempts()
 
 
 def test_same_speaker_users_are_never_voice_impostors(data: Path) -> None:
@@ -100,8 +106,9 @@ def test_same_speaker_users_are_never_voice_impostors(data: Path) -> None:
     voice = ds.voice_trials()
     assert all(t.source == t.claimed for t in voice if t.kind is TrialKind.GENUINE)
     assert all(not ds.same_voice(t.source, t.claimed) for t in voice if t.kind != "genuine")
-    # 4 users x 2 challenges: 8 genuine; each challenge meets the 2 users of the other speaker.
-    assert Counter(t.kind for t in voice) == {TrialKind.GENUINE: 8, TrialKind.IMPOSTOR: 16}
+    # Made once per speaker (users 0 and 1 stand for amy and zed): 2 x 2 challenges.
+    assert {t.claimed for t in voice} == {0, 1} and ds.voice_owner(3) == 1
+    assert Counter(t.kind for t in voice) == {TrialKind.GENUINE: 4, TrialKind.IMPOSTOR: 4}
     face = ds.face_trials()
     # 5 probes against 4 templates.
     assert Counter(t.kind for t in face) == {TrialKind.GENUINE: 5, TrialKind.IMPOSTOR: 15}
@@ -111,14 +118,16 @@ def test_attempts(data: Path) -> None:
     ds = load_dataset(data, DatasetConfig(challenges_per_user=2))
     attempts = ds.attempts()
     counts = Counter(a.kind for a in attempts)
+    # Probes: ann 1, bob 1, cat 1, dan 2 (5 in all); each speaker has 2 challenges.
     assert counts == {
-        AttemptKind.GENUINE: 8,
-        AttemptKind.IMPOSTOR_FACE: 4 * 3 * 2,  # every other user's face
-        AttemptKind.IMPOSTOR_BOTH: 4 * 2 * 2,  # only users with another speaker
-        AttemptKind.IMPOSTOR_VOICE: 4 * 2 * 2,
+        AttemptKind.GENUINE: 4 * 2,
+        AttemptKind.IMPOSTOR_FACE: (4 * 5 - 5) * 2,  # any other face, the victim's voice
+        AttemptKind.IMPOSTOR_BOTH: (4 * 5 - 5) * 2,  # any other face, the other speaker's
+        AttemptKind.IMPOSTOR_VOICE: 5 * 2,  # the victim's face, the other speaker's voice
     }
     for a in attempts:
-        face_own, voice_own = a.face_source == a.claimed, a.voice_source == a.claimed
+        face_own = a.face_source == a.claimed
+        voice_own = a.voice_source == ds.voice_owner(a.claimed)
         expected = {
             (True, True): AttemptKind.GENUINE,
             (False, True): AttemptKind.IMPOSTOR_FACE,
@@ -132,6 +141,25 @@ def test_attempts(data: Path) -> None:
     genuine = [a for a in attempts if a.kind is AttemptKind.GENUINE and a.claimed == 0]
     assert len({a.face_probe for a in genuine}) == 1
     assert len({a.voice_probe for a in genuine}) == 2
+
+
+def test_impostor_attempts_are_a_seeded_sample_without_repeats(data: Path) -> None:
+    ds = load_dataset(data, DatasetConfig(challenges_per_user=2, impostor_attempts=7))
+    attempts = ds.attempts()
+    impostors = [a for a in attempts if a.kind is AttemptKind.IMPOSTOR_BOTH]
+    assert len(impostors) == 7 and len(set(impostors)) == 7
+    other_seed = load_dataset(
+        data, DatasetConfig(challenges_per_user=2, impostor_attempts=7, seed=3)
+    )
+    assert other_seed.attempts() != attempts
+
+
+def test_halves_share_no_identity_and_no_speaker(data: Path) -> None:
+    first, second = load_dataset(data).halves()
+    assert {u.speaker for u in first.users} == {"amy"}
+    assert {u.speaker for u in second.users} == {"zed"}
+    assert not {u.face_identity for u in first.users} & {u.face_identity for u in second.users}
+    assert (first.fold, second.fold) == ("A", "B")
 
 
 def test_max_users(data: Path) -> None:
@@ -152,10 +180,24 @@ def test_layout_errors(tmp_path: Path) -> None:
         load_dataset(data)
 
 
-def test_running_out_of_clips_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_speaker_with_few_clips_gets_fewer_challenges_or_is_left_out(tmp_path: Path) -> None:
     data = _make_data(tmp_path / "small", clips_per_digit=2)
-    with pytest.raises(DatasetError, match="not enough voice clips"):
-        load_dataset(data, DatasetConfig(challenges_per_user=20))
+    for digit, index in ((d, i) for d in range(10) for i in range(2)):
+        (data / "voices" / f"{digit}_bea_{index}.wav").write_bytes(b"wav")
+    for clip in (data / "voices").glob("*_zed_*.wav"):
+        if clip.name[0] in "0123456":  # zed keeps 6 clips: fewer than an enrolment
+            clip.unlink()
+    ds = load_dataset(data, DatasetConfig(challenges_per_user=20))
+    # amy and bea: 20 clips, 12 enrolled, 2 challenges of 3 digits, then out of clips.
+    assert [(u.speaker, len(u.challenges)) for u in ds.users] == [
+        ("amy", 2), ("bea", 2), ("amy", 2), ("bea", 2)
+    ]  # fmt: skip
+    assert ds.excluded_speakers == ("zed",)
+    assert ds.describe()["users_with_fewer_challenges"] == 4
+    for clip in (data / "voices").glob("*_amy_*.wav"):
+        clip.unlink()
+    with pytest.raises(DatasetError, match="2 speakers with enough clips"):
+        load_dataset(data)
 
 
 def test_the_vendored_data_set_fits_the_default_configuration() -> None:
@@ -163,6 +205,7 @@ def test_the_vendored_data_set_fits_the_default_configuration() -> None:
     ds = load_dataset(DEFAULT_DATA_DIR)
     assert [u.face_identity for u in ds.users] == [f"face0{i}" for i in range(1, 9)]
     assert ds.excluded_identities == ()
+    assert ds.excluded_speakers == ()
     assert Counter(u.speaker for u in ds.users) == dict.fromkeys(
         ("george", "jackson", "lucas", "nicolas"), 2
     )

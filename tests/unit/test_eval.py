@@ -17,6 +17,7 @@ from core.biometrics.audio import join_clips
 from core.biometrics.dataset import DatasetConfig, load_dataset
 from core.biometrics.evaluation import Engines, ModelInfo
 from core.biometrics.types import SampleStatus
+from kibalock_cli.eval_cache import AnalysisCache
 from kibalock_cli.eval_run import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
 
 DIM = 16
@@ -122,19 +123,21 @@ def test_eval_writes_the_report(data_dir: Path, tmp_path: Path) -> None:
     assert data["timing_ms"]["asr"]["p50"] == 20.0
     assert data["models"]["asr"] == {"model": "fake-asr", "version": "1"}
     assert data["models"]["face"] == {"model": "fake", "version": "0.0.1"}
-    assert set(data["acceptance"]) == {"face.eer", "voice.eer", "fused.eer", "challenge.accuracy"}
+    # Without --split or --policy no login policy is measured: the fused targets are absent.
+    assert set(data["acceptance"]) == {"face.eer", "face.fta", "voice.eer", "challenge.accuracy"}
     assert (tmp_path / DET_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Six users with speakers george, jackson, lucas, nicolas, george, jackson; 3 challenges
-    # each. A george or jackson challenge meets 4 other-speaker templates, the others 5.
-    other_voices = 3 * (4 * 4 + 2 * 5)
-    assert report.voice.trials.genuine == 18
-    assert report.voice.trials.impostor == other_voices
+    # per speaker, each meeting the 3 other speakers' templates.
+    assert report.voice.trials.genuine == 4 * 3
+    assert report.voice.trials.impostor == 4 * 3 * 3
+    # Every combination (fewer than impostor_attempts): 21 face probes, 5, 5, 4, 3, 2, 2 of
+    # them the user's own; 9 challenges of the other speakers.
     assert report.fused.attempts == {
         "genuine": 18,
-        "impostor_face": 18 * 5,
-        "impostor_both": other_voices,
-        "impostor_voice": other_voices,
+        "impostor_face": (6 * 21 - 21) * 3,
+        "impostor_both": (6 * 21 - 21) * 9,
+        "impostor_voice": 21 * 9,
     }
     # face01..face06 keep 5, 5, 4, 3, 2, 2 probes; each meets the 5 other templates.
     assert report.face.trials.genuine == 21
@@ -143,14 +146,13 @@ def test_eval_writes_the_report(data_dir: Path, tmp_path: Path) -> None:
     assert report.face.eer == 0.0 and report.voice.eer == 0.0 and report.fused.eer == 0.0
     assert report.face.in_sample_calibrations == 0 and report.voice.in_sample_calibrations == 0
     assert report.face.held_out_cllr < 0.5
-    assert report.acceptance["fused.eer"].met
-    # One misheard challenge out of 18, and each challenge is checked once.
-    assert report.challenge.passed == 17 and checker.calls == 18
-    assert report.challenge.failures[0].key == "user01/challenge0"
+    # One misheard challenge, and each of the 4 speakers' 3 challenges is checked once.
+    assert checker.calls == 12 and report.challenge.trials == 12
+    assert report.challenge.failures[0].key == "george/challenge0"
     assert report.fused.rejected_for_missing_modality["genuine"] == 0
-    assert set(data["fused"]["rules"]) == {"weighted_sum", "product", "llr_sum"}
+    assert set(data["fused"]["rules"]) == {"weighted_sum", "product", "llr_sum", "logistic"}
     login = data["fused"]["login"]
-    assert login["impostor_trials"] == 18 * 5 + 2 * other_voices
+    assert login["impostor_trials"] == 105 * 3 + 105 * 9 + 21 * 9
     assert set(login["fmr"]) == {"impostor_both", "impostor_face", "impostor_voice"}
     assert set(data["fused"]["fmr_at_threshold_1e-3"]) == set(login["fmr"])
 
@@ -167,3 +169,42 @@ def test_a_failed_face_probe_is_counted_and_rejects_its_attempts(
     # user01 has 5 probes, so attempt 0 of its 3 attempts uses the failed photo.
     assert report.fused.rejected_for_missing_modality["genuine"] == 1
     assert report.fused.eer == pytest.approx(1 / 18)
+
+
+def test_split_fits_on_one_half_and_measures_on_the_other(data_dir: Path, tmp_path: Path) -> None:
+    engines, _ = _engines(data_dir)
+    config = CONFIG.model_copy(update={"split": True})
+    report = run_evaluation(data_dir, tmp_path / "split", config, engines=engines)
+    assert len(report.folds) == 2
+    first, second = report.folds
+    assert (first.fitted_on["fold"], first.measured_on["fold"]) == ("A", "B")
+    assert (second.fitted_on["fold"], second.measured_on["fold"]) == ("B", "A")
+    # Speakers alternate: george, lucas in A; jackson, nicolas in B.
+    assert first.fitted_on["speakers"] == ["george", "lucas"]
+    assert first.measured_on["speakers"] == ["jackson", "nicolas"]
+    assert report.policy == first.policy
+    assert first.fnmr_shift == first.test.fnmr.rate - first.fit.fnmr.rate
+    # Half B: users 2 (jackson), 4 (nicolas), 6 (jackson); 3 attempts each.
+    assert first.test.fnmr.trials == 9
+    assert first.test.fmr["all"].trials > 0
+    assert "fused.fnmr_at_fmr_1e-3.all_kinds" in report.acceptance
+    data = json.loads((tmp_path / "split" / EVAL_FILE).read_text())
+    assert data["folds"][0]["test"]["fnmr"]["ci95"][1] > 0
+
+    # The first half's policy, given back, is measured unchanged on every user.
+    assert report.policy is not None
+    applied = run_evaluation(
+        data_dir, tmp_path / "applied", CONFIG, engines=engines, policy=report.policy
+    )
+    assert applied.policy_applied is not None
+    assert applied.policy_applied.fnmr.trials == 18
+    assert applied.fused.rule is report.policy.fusion.rule
+
+
+def test_the_cache_serves_a_second_run(data_dir: Path, tmp_path: Path) -> None:
+    engines, checker = _engines(data_dir)
+    cache = AnalysisCache(tmp_path / "cache", fingerprint="test")
+    run_evaluation(data_dir, tmp_path / "one", CONFIG, engines=engines, cache=cache)
+    calls, misses = checker.calls, cache.misses
+    run_evaluation(data_dir, tmp_path / "two", CONFIG, engines=engines, cache=cache)
+    assert checker.calls == calls and cache.misses == misses and cache.hits == misses

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
+from scipy.special import expit
 
-from core.biometrics.fusion import FusionConfig, FusionRule, MissingPolicy, fuse
+from core.biometrics.fusion import (
+    FusionConfig,
+    FusionRule,
+    MissingPolicy,
+    fit_logistic_fusion,
+    fuse,
+)
 
 
 def _config(rule: FusionRule, **kw: object) -> FusionConfig:
@@ -71,3 +79,34 @@ def test_bad_inputs_are_errors() -> None:
     for weights in ({}, {"face": 0.0}, {"face": math.inf}):
         with pytest.raises(ValidationError):
             FusionConfig(weights=weights)
+
+
+def test_logistic_adds_a_bias_to_weighted_log_odds() -> None:
+    config = _config(FusionRule.LOGISTIC, weights={"face": 2.0, "voice": 0.5}, bias=-1.0)
+    llr = 2.0 * math.log(3) + 0.5 * math.log(1 / 3) - 1.0
+    assert fuse({"face": 0.75, "voice": 0.25}, config).score == pytest.approx(
+        1 / (1 + math.exp(-llr))
+    )
+    # The bias is the logistic rule's alone: llr_sum ignores it.
+    assert fuse({"face": 0.75, "voice": 0.25}, _config(FusionRule.LLR_SUM, bias=5.0)).score == (
+        pytest.approx(0.5)
+    )
+
+
+def test_fit_logistic_fusion_weights_the_stronger_modality_and_separates() -> None:
+    rng = np.random.default_rng(0)
+    # Face LLRs separate well, voice LLRs barely: the fit should trust the face more.
+    genuine = np.column_stack([rng.normal(4, 1, 400), rng.normal(0.5, 2, 400)])
+    impostor = np.column_stack([rng.normal(-4, 1, 4000), rng.normal(-0.5, 2, 4000)])
+    config = fit_logistic_fusion(genuine, impostor, ("face", "voice"))
+    assert config.rule is FusionRule.LOGISTIC
+    assert config.weights["face"] > config.weights["voice"] > 0
+    fused = [
+        fuse({"face": float(expit(f)), "voice": float(expit(v))}, config).score for f, v in genuine
+    ]
+    assert np.mean(np.array(fused) > 0.5) > 0.99
+
+
+def test_fit_logistic_fusion_checks_its_input() -> None:
+    with pytest.raises(ValueError, match="attempts, modalities"):
+        fit_logistic_fusion(np.zeros((3, 1)), np.zeros((3, 2)), ("face", "voice"))

@@ -15,6 +15,7 @@ from core.biometrics.thresholds import (
     fmr_upper_bound,
     fnmr_at_fmr,
     operating_point,
+    proportion_interval,
     threshold_for_fmr,
 )
 
@@ -114,3 +115,21 @@ def test_d_prime() -> None:
     assert d_prime([1.0], [0.0]) == math.inf
     assert d_prime([0.0, 0.0], [1.0]) == -math.inf
     assert d_prime([0.7, 0.7], [0.7, 0.7, 0.7]) == 0.0
+
+
+def test_proportion_interval_is_clopper_pearson() -> None:
+    # Reference values of the exact binomial interval (e.g. R's binom.test).
+    low, high = proportion_interval(5, 100)
+    assert low == pytest.approx(0.01643, abs=1e-4) and high == pytest.approx(0.11284, abs=1e-4)
+    assert proportion_interval(0, 30_000)[0] == 0.0
+    assert proportion_interval(0, 30_000)[1] == pytest.approx(1.2296e-4, rel=1e-3)
+    assert proportion_interval(10, 10)[1] == 1.0
+    assert proportion_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="errors <= trials"):
+        proportion_interval(3, 2)
+
+
+def test_operating_points_carry_their_intervals() -> None:
+    point = fnmr_at_fmr([0.9, 0.8, 0.1], [0.0, 0.2, 0.3], 0.5)
+    assert point.fnmr_ci95 == proportion_interval(point.false_non_matches, 3)
+    assert point.fmr_ci95 == proportion_interval(point.false_matches, 3)

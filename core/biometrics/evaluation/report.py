@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics.evaluation.engines import ModelInfo
+from core.biometrics.evaluation.login_policy import LoginPolicy, PolicyFigures
 from core.biometrics.fusion import FusionRule
 from core.biometrics.scoring import Calibration, TemplateRule
-from core.biometrics.thresholds import OperatingPoint
+from core.biometrics.thresholds import OperatingPoint, Rate
 
 
 class TrialCounts(BaseModel):
@@ -38,6 +39,9 @@ class ModalityReport(_RatesReport):
 
     failed_to_acquire: int  # probes the engine could not use: excluded from the rates
     failed_to_enrol: int  # users without any usable enrolment sample: excluded
+    fta: Rate  # failed_to_acquire over the distinct probes
+    fte: Rate  # failed_to_enrol over the templates
+    eer_ci95: tuple[float, float]  # at the EER, over the genuine and impostor trials
     template_rule: TemplateRule
     # Every rule on the same trials, to choose the configured one: EER ties at 0 on clean data,
     # so d' (the separation of the two score distributions) breaks the tie.
@@ -112,6 +116,22 @@ class AcceptanceCheck(BaseModel):
     met: bool
 
 
+class FoldReport(BaseModel):
+    """A policy fitted on one half of the people, measured unchanged on the other half."""
+
+    fitted_on: dict[str, Any]
+    measured_on: dict[str, Any]
+    policy: LoginPolicy
+    fit: PolicyFigures  # in-sample, on the half it was fitted on
+    test: PolicyFigures  # held out: people the policy has never seen
+    face: ModalityReport  # on the held-out half, calibrated by the fitted half's calibration
+    voice: ModalityReport
+    # Does the policy hold on unseen people: the held-out FMR (every kind pooled) inside the
+    # fitted half's 95 % interval, and the FNMR shift (held out minus fitted; target: 2 points).
+    fmr_within_fit_interval: bool
+    fnmr_shift: float
+
+
 class EvalReport(BaseModel):
     model_config = ConfigDict(serialize_by_alias=True)
 
@@ -126,3 +146,6 @@ class EvalReport(BaseModel):
     acceptance: dict[str, AcceptanceCheck]
     det_curve_png: str
     wall_time_s: float
+    folds: list[FoldReport] = Field(default_factory=list)
+    policy: LoginPolicy | None = None  # fitted on the first half (--split)
+    policy_applied: PolicyFigures | None = None  # the given policy's decisions (--policy)

@@ -34,6 +34,7 @@ from core.biometrics.evaluation.report import (
 )
 from core.biometrics.fusion import FusionConfig, FusionRule, fuse
 from core.biometrics.scoring import (
+    Calibration,
     ScoringConfig,
     TemplateRule,
     cllr,
@@ -44,11 +45,13 @@ from core.biometrics.thresholds import (
     DetCurve,
     FloatArray,
     OperatingPoint,
+    Rate,
     d_prime,
     det_curve,
     eer_point,
     fnmr_at_fmr,
     operating_point,
+    proportion_interval,
 )
 
 # Operating points reported: NIST SP 800-63B rev. 3 asks for FMR <= 1e-3.
@@ -108,6 +111,7 @@ class ModalityResult:
     report: ModalityReport
     curve: DetCurve
     calibrated: dict[tuple[str, int], float | None]  # (probe, claimed) -> P(genuine) held out
+    llrs: dict[tuple[str, int], float]  # (probe, claimed) -> held-out LLR, NaN when unusable
 
 
 def evaluate_modality(
@@ -119,7 +123,10 @@ def evaluate_modality(
     subjects: Sequence[str],
     config: ScoringConfig,
     model: ModelInfo,
+    calibration: Calibration | None = None,
 ) -> ModalityResult:
+    """Rates on raw scores, and each trial's calibrated score: by ``calibration`` when given
+    (fitted on other people), else leave-two-subjects-out (slow on many subjects)."""
     templates = [_template(samples) for samples in enrolment]
     genuine = np.array([t.kind is TrialKind.GENUINE for t in trials])
     raw_by_rule = {
@@ -132,12 +139,15 @@ def evaluate_modality(
     if gen.size == 0 or imp.size == 0:
         raise RuntimeError(f"{name}: no usable genuine or impostor trials (every sample failed?)")
 
-    llrs, in_sample = _held_out_llrs(
-        raw,
-        genuine,
-        [subjects[t.claimed] for t in trials],
-        [subjects[t.source] for t in trials],
-    )
+    if calibration is None:
+        llrs, in_sample = _held_out_llrs(
+            raw,
+            genuine,
+            [subjects[t.claimed] for t in trials],
+            [subjects[t.source] for t in trials],
+        )
+    else:
+        llrs, in_sample = calibration.llrs(raw), 0
     calibrated: dict[tuple[str, int], float | None] = {
         (t.probe, t.claimed): None if math.isnan(llr) else float(expit(llr))
         for t, llr in zip(trials, llrs, strict=True)
@@ -145,6 +155,8 @@ def evaluate_modality(
     eer_at = eer_point(gen, imp)
     points = _operating_points(gen, imp)
     failed_probes = {t.probe for t in trials if probes[t.probe].status != "ok"}
+    failed_templates = sum(t is None for t in templates)
+    claimed = {t.claimed for t in trials}
     report = ModalityReport(
         eer=eer_at.eer,
         eer_threshold=eer_at.threshold,
@@ -153,7 +165,10 @@ def evaluate_modality(
         operating_points=points,
         trials=TrialCounts(genuine=gen.size, impostor=imp.size),
         failed_to_acquire=len(failed_probes),
-        failed_to_enrol=sum(t is None for t in templates),
+        failed_to_enrol=failed_templates,
+        fta=Rate.of(len(failed_probes), len({t.probe for t in trials})),
+        fte=Rate.of(sum(templates[c] is None for c in claimed), len(claimed)),
+        eer_ci95=proportion_interval(round(eer_at.eer * gen.size), gen.size),
         template_rule=config.rule,
         template_rules={
             rule.value: RuleFigures(
@@ -168,7 +183,8 @@ def evaluate_modality(
             gen, imp, modality=name, model=model.model, version=model.version
         ),
     )
-    return ModalityResult(report, det_curve(gen, imp), calibrated)
+    llr_by_trial = {(t.probe, t.claimed): float(v) for t, v in zip(trials, llrs, strict=True)}
+    return ModalityResult(report, det_curve(gen, imp), calibrated, llr_by_trial)
 
 
 def _fused_scores(
@@ -292,7 +308,10 @@ def challenge_report(
             )
     passed = len(challenges) - len(failures)
     return ChallengeReport(
-        accuracy=passed / len(challenges), passed=passed, trials=len(challenges), failures=failures
+        accuracy=passed / len(challenges) if challenges else math.nan,
+        passed=passed,
+        trials=len(challenges),
+        failures=failures,
     )
 
 
