@@ -117,6 +117,8 @@ def eval_command(
             voice_scoring=scoring,
             fusion=FusionConfig(rule=FusionRule(fusion_rule)),
             split=split == "half",
+            # The packaged voice centre may have seen these speakers: each fold fits its own.
+            voice_centre_per_fold=split == "half",
             check_challenges=check_challenges,
         )
     except (ValueError, PolicyError, OSError) as exc:
@@ -124,7 +126,7 @@ def eval_command(
     try:
         # Validate the folder before loading the engines, so a typo fails in a second.
         load_dataset(data, config.dataset)
-        engines = load_engines(models_dir)
+        engines = load_engines(models_dir, raw_voice=config.voice_centre_per_fold)
     except DatasetError as exc:
         console.print(f"[red]invalid data folder:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -16,17 +16,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 
 from core.biometrics.audio import join_clips
-from core.biometrics.dataset import ChimericDataset, DatasetConfig, load_dataset
+from core.biometrics.dataset import ChimericDataset, ChimericUser, DatasetConfig, load_dataset
 from core.biometrics.evaluation import (
     AcceptanceCheck,
     ChallengeOutcome,
@@ -51,6 +52,7 @@ from core.biometrics.evaluation import (
 )
 from core.biometrics.fusion import FusionConfig
 from core.biometrics.scoring import Calibration, ScoringConfig
+from core.biometrics.voice import apply_centre, fit_centre
 from kibalock_cli.det_plot import plot_det
 from kibalock_cli.eval_cache import AnalysisCache
 
@@ -72,6 +74,10 @@ class EvalConfig(BaseModel):
     # Fit the policy on one half of the people and measure it on the other (and back).
     split: bool = False
     check_challenges: bool = True
+    # With --split and the production voice engine, the voice embeddings arrive uncentred and
+    # each fold subtracts a centre fitted on its own fitting half only: the packaged centre
+    # was fitted on data-large's speakers, and must not score speakers it has seen.
+    voice_centre_per_fold: bool = False
 
 
 # Acceptance targets on the data set: (figure, comparison, target).
@@ -248,8 +254,28 @@ class _Scorer:
             },
         )
 
+    def centred_on(self, fit: ChimericDataset) -> _Scorer:
+        """This scorer with every voice embedding centred on ``fit``'s speakers only."""
+        utterances = fit.utterances()
+        speaker_of = {key: u.speaker for u in fit.users for key in _keys(u)}
+        usable = [k for k in utterances if self.analyses.voices[k].embedding is not None]
+        raw = np.stack([np.asarray(self.analyses.voices[k].embedding) for k in usable])
+        centre = fit_centre(raw, [speaker_of[k] for k in usable])
+        voices = {
+            key: _with_embedding(outcome, apply_centre(outcome.embedding, centre)[0])
+            if outcome.embedding is not None
+            else outcome
+            for key, outcome in self.analyses.voices.items()
+        }
+        return replace(self, analyses=replace(self.analyses, voices=voices))
+
     def fold(self, fit: ChimericDataset, test: ChimericDataset) -> FoldReport:
         """Calibrations, fusion, floors and threshold fitted on ``fit``; measured on ``test``."""
+        if self.config.voice_centre_per_fold:
+            return self.centred_on(fit)._fold(fit, test)
+        return self._fold(fit, test)
+
+    def _fold(self, fit: ChimericDataset, test: ChimericDataset) -> FoldReport:
         # Raw scores do not depend on a calibration: any positive one gives them, then refit.
         unit = Calibration(slope=1.0, intercept=0.0, genuine_trials=1, impostor_trials=1)
         raw = self.modalities(fit, {"face": unit, "voice": unit})
@@ -274,6 +300,17 @@ class _Scorer:
             fmr_within_fit_interval=held_out.fmr["all"].rate <= in_sample.fmr["all"].ci95[1],
             fnmr_shift=held_out.fnmr.rate - in_sample.fnmr.rate,
         )
+
+
+def _keys(user: ChimericUser) -> list[str]:
+    return [u.key for u in (*user.voice_enrol, *user.challenges)]
+
+
+def _with_embedding(outcome: VoiceOutcome, embedding: npt.NDArray[np.float32]) -> VoiceOutcome:
+    if not isinstance(outcome, BaseModel):
+        raise TypeError("per-fold voice centring needs the engine's pydantic samples")
+    centred: VoiceOutcome = outcome.model_copy(update={"embedding": embedding})
+    return centred
 
 
 def _half(ds: ChimericDataset) -> dict[str, Any]:
@@ -336,6 +373,8 @@ def run_evaluation(
         first = folds[0]
         fitted, fusion = first.policy, first.policy.fusion
         # The top-level face, voice and fused figures are the first fold's held-out half.
+        if config.voice_centre_per_fold:
+            scorer = scorer.centred_on(halves[0])
         ds = halves[1]
         face, voice = scorer.modalities(ds, first.policy.calibrations)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,20 @@ import numpy.typing as npt
 import pytest
 
 from core.biometrics.audio import join_clips
-from core.biometrics.dataset import DatasetConfig, load_dataset
+from core.biometrics.dataset import DEFAULT_DATA_DIR, DatasetConfig, load_dataset
 from core.biometrics.evaluation import Engines, ModelInfo
 from core.biometrics.types import SampleStatus
+from core.biometrics.voice import VoiceSample, apply_centre, fit_centre
 from kibalock_cli.eval_cache import AnalysisCache
-from kibalock_cli.eval_run import DET_FILE, EVAL_FILE, EvalConfig, run_evaluation
+from kibalock_cli.eval_run import (
+    DET_FILE,
+    EVAL_FILE,
+    EvalConfig,
+    _Analyses,
+    _keys,
+    _Scorer,
+    run_evaluation,
+)
 
 DIM = 16
 
@@ -208,3 +217,34 @@ def test_the_cache_serves_a_second_run(data_dir: Path, tmp_path: Path) -> None:
     calls, misses = checker.calls, cache.misses
     run_evaluation(data_dir, tmp_path / "two", CONFIG, engines=engines, cache=cache)
     assert checker.calls == calls and cache.misses == misses and cache.hits == misses
+
+
+def _random_voice(rng: np.random.Generator) -> VoiceSample:
+    vector = rng.standard_normal(256).astype(np.float32)
+    return VoiceSample(status=SampleStatus.OK, embedding=vector / np.linalg.norm(vector))
+
+
+def test_each_fold_centres_the_voices_on_its_own_speakers_only() -> None:
+    ds = load_dataset(DEFAULT_DATA_DIR)
+    fit, test = ds.halves()
+    rng = np.random.default_rng(5)
+    voices = {key: _random_voice(rng) for key in ds.utterances()}
+    info = ModelInfo(model="m", version="1.0.0")
+    config = EvalConfig(split=True, voice_centre_per_fold=True)
+    scorer = _Scorer(_Analyses({}, dict(voices), {}), config, info, info)
+    centred = scorer.centred_on(fit).analyses.voices
+
+    speakers = {k: u.speaker for u in fit.users for k in _keys(u)}
+    keys = list(speakers)
+    raw = np.stack([np.asarray(voices[k].embedding) for k in keys])
+    centre = fit_centre(raw, [speakers[k] for k in keys])
+    some = keys[0]
+    expected = apply_centre(np.asarray(voices[some].embedding), centre)[0]
+    assert np.allclose(np.asarray(centred[some].embedding), expected, atol=1e-6)
+
+    # A voice of the other half does not move the centre: it is never fitted on.
+    other = next(k for u in test.users for k in _keys(u))
+    turned = voices[other].model_copy(update={"embedding": -np.asarray(voices[other].embedding)})
+    again = replace(scorer, analyses=_Analyses({}, {**voices, other: turned}, {}))
+    moved = again.centred_on(fit).analyses.voices
+    assert np.allclose(np.asarray(moved[some].embedding), np.asarray(centred[some].embedding))

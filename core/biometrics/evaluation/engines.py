@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
@@ -72,18 +73,23 @@ class Engines:
     asr_model: ModelInfo
 
 
-def load_engines(models_dir: Path | None = None) -> Engines:
-    """The production engines, reading weights from ``models_dir`` (default: configured dir)."""
+def load_engines(models_dir: Path | None = None, *, raw_voice: bool = False) -> Engines:
+    """The production engines, reading weights from ``models_dir`` (default: configured dir).
+
+    ``raw_voice``: voice embeddings without the packaged domain centre, for an evaluation that
+    fits its own centre on each fold's speakers."""
     # Imported here, not at the top: they pull in dlib, torch and ctranslate2, which tests with
     # stand-in engines (and ``kibalock --help``) should not pay for.
     from core.biometrics.challenge import ChallengeChecker
     from core.biometrics.face import FaceEngine
-    from core.biometrics.voice import VoiceEngine
+    from core.biometrics.voice import EMBEDDING_DIM, VoiceEngine
 
     checker = ChallengeChecker(models_dir)
     return Engines(
         face=FaceEngine(models_dir),
-        voice=VoiceEngine(models_dir),
+        voice=VoiceEngine(models_dir, centre=np.zeros(EMBEDDING_DIM, np.float32))
+        if raw_voice
+        else VoiceEngine(models_dir),
         challenge=checker,
         asr_model=ModelInfo(model=checker.ref.name, version=checker.ref.version),
     )
