@@ -71,7 +71,8 @@ class ModelSpec(ValueModel):
 MODEL_CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        # dlib HOG detection, 5-point alignment, 150 px chip, Dlib ResNet: 128-d.
+        # dlib HOG detection (MMOD CNN where HOG finds none), 5-point alignment, 150 px chip,
+        # Dlib ResNet: 128-d. The chip is defined by the landmarks, not the detector's box.
         ModelSpec(
             name=FACE_EMBEDDER,
             kind=ModelKind.EMBEDDER_ADAPTER,

@@ -6,8 +6,9 @@ short reason. Missing weights are an operator error and raise ``MissingModelErro
 ``kibalock models fetch``) when the engine is built.
 
 Stages (see the modules for the why): :mod:`core.biometrics.image` decodes to a working copy of
-at most 1024 px; :mod:`core.biometrics.face_detect` finds faces (dlib HOG by default, any
-:class:`FaceDetector` can be passed) and picks the main one; :mod:`core.biometrics.face_embed`
+at most 1024 px; :mod:`core.biometrics.face_detect` finds faces (dlib HOG, then dlib's MMOD CNN
+only if HOG finds none; any :class:`FaceDetector` can be passed) and picks the subject (the
+sample says how many faces were found and why this one); :mod:`core.biometrics.face_embed`
 aligns it on 5 landmarks and runs DeepFace's ``Dlib`` ResNet through dlib;
 :mod:`core.biometrics.face_quality` scores it. The embedding is the base model's; a registry
 adapter (:class:`core.registry.LoadedModel`) maps it to a newer version where one is active.
@@ -30,8 +31,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pydantic import Field
+
 from core.biometrics import model_files
-from core.biometrics.face_detect import FaceBox, FaceDetector, HogFaceDetector, main_face
+from core.biometrics.face_detect import (
+    FaceBox,
+    FaceDetector,
+    FallbackDetector,
+    HogFaceDetector,
+    MmodFaceDetector,
+    SubjectRule,
+    pick_subject,
+)
 from core.biometrics.face_embed import DlibFaceEmbedder
 from core.biometrics.face_models import face_model_paths, fetch_models
 from core.biometrics.face_quality import NO_FACE_QUALITY, TIGHT_SIZE, face_quality
@@ -55,6 +66,10 @@ class FaceSample(AnalysedSample):
     version: str = BASE_VERSION
     preprocessing: str = SPEC.preprocessing
     face_box: FaceBox | None = None
+    faces_found: int = Field(default=0, ge=0, description="faces the detector found")
+    subject_rule: SubjectRule | None = Field(
+        default=None, description="why face_box was taken as the subject among faces_found"
+    )
 
 
 class FaceEngine:
@@ -65,11 +80,11 @@ class FaceEngine:
         detector: FaceDetector | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
-        embedder_weights, landmark_weights = face_model_paths(
-            models_dir if models_dir is not None else model_files.models_dir()
+        paths = face_model_paths(models_dir if models_dir is not None else model_files.models_dir())
+        self._embedder = DlibFaceEmbedder(paths.embedder, paths.landmarks, TIGHT_SIZE)
+        self._detector: FaceDetector = detector or FallbackDetector(
+            HogFaceDetector(), MmodFaceDetector(paths.detector)
         )
-        self._embedder = DlibFaceEmbedder(embedder_weights, landmark_weights, TIGHT_SIZE)
-        self._detector: FaceDetector = detector or HogFaceDetector()
         self._limits = limits or ImageLimits()
         self._dlib_lock = threading.Lock()
 
@@ -86,15 +101,16 @@ class FaceEngine:
 
         rgb = image.rgb
         with self._dlib_lock:
-            box = main_face(self._detector.detect(rgb), rgb.shape[1], rgb.shape[0])
+            subject = pick_subject(self._detector.detect(rgb), rgb.shape[1], rgb.shape[0])
             watch.lap("detect")
-            if box is None:
+            if subject is None:
                 return FaceSample(
                     status=SampleStatus.NO_FACE,
                     reason="no_face",
                     quality=NO_FACE_QUALITY,
                     timing_ms=watch.timings(),
                 )
+            box = subject.box
             aligned = self._embedder.align(rgb, box)
             base = self._embedder.embed(aligned.chip)
         watch.lap("embed")
@@ -111,4 +127,6 @@ class FaceEngine:
             quality=quality,
             timing_ms=watch.timings(),
             face_box=source_box,
+            faces_found=subject.faces_found,
+            subject_rule=subject.rule,
         )

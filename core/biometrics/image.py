@@ -112,13 +112,23 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
 
 def shrink_to(rgb: NDArray[np.uint8], max_side: int) -> tuple[NDArray[np.uint8], float]:
     """``rgb`` area-resized so its longest side is at most ``max_side``, and the factor used."""
+    factor = min(1.0, max_side / max(rgb.shape[:2]))
+    return (rgb, factor) if factor == 1.0 else (_resize(rgb, factor), factor)
+
+
+def fit_to(rgb: NDArray[np.uint8], side: int) -> tuple[NDArray[np.uint8], float]:
+    """``rgb`` resized, up or down, so its longest side is ``side``, and the factor used."""
+    factor = side / max(rgb.shape[:2])
+    return (rgb, factor) if factor == 1.0 else (_resize(rgb, factor), factor)
+
+
+def _resize(rgb: NDArray[np.uint8], factor: float) -> NDArray[np.uint8]:
     height, width = rgb.shape[:2]
-    factor = min(1.0, max_side / max(height, width))
-    if factor == 1.0:
-        return rgb, factor
     # Explicit sizes: fx/fy would round a 1 px side of a very thin image down to 0.
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8), factor
+    # Area averaging when reducing avoids aliasing; bilinear when enlarging.
+    interpolation = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(rgb, size, interpolation=interpolation), dtype=np.uint8)
 
 
 def _jpeg_quality(im: Image.Image) -> float | None:

@@ -17,6 +17,13 @@ from PIL import Image
 
 from bench.support.onnx_build import linear_adapter, rotation
 from core.biometrics.face import FaceEngine, FaceSample, ImageLimits, fetch_models
+from core.biometrics.face_detect import (
+    FaceBox,
+    FallbackDetector,
+    HogFaceDetector,
+    SubjectRule,
+    pick_subject,
+)
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
 from core.biometrics.types import SampleStatus
 from core.registry import load_adapter
@@ -80,6 +87,8 @@ def test_clean_photo_gives_a_unit_embedding(engine: FaceEngine, faces: Path) -> 
     assert box is not None and 0 <= box.left < box.right <= width
     assert 0 <= box.top < box.bottom <= height
     assert 0.5 < sample.quality.score <= 1.0 and sample.quality.components["face"] == 1.0
+    assert (sample.faces_found, sample.subject_rule) == (1, SubjectRule.ONLY_FACE)
+    assert box.detector == "dlib-hog"
 
 
 def _gif(_: bytes) -> bytes:
@@ -230,3 +239,96 @@ def test_concurrent_calls_match_serial_ones(engine: FaceEngine, faces: Path) -> 
     for a, b in zip(serial, parallel, strict=True):
         assert a is not None and b is not None
         np.testing.assert_array_equal(a, b)
+
+
+def _rotated(bgr: NDArray[np.uint8], degrees: float) -> NDArray[np.uint8]:
+    height, width = bgr.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return np.asarray(
+        cv2.warpAffine(bgr, matrix, (width, height), borderMode=cv2.BORDER_REFLECT), np.uint8
+    )
+
+
+def test_the_cnn_detector_finds_a_face_hog_misses(
+    engine: FaceEngine, models: Path, faces: Path
+) -> None:
+    # A head tilted by 60 degrees is beyond HOG's frontal templates, even upsampled.
+    tilted = _jpeg(_rotated(_read(faces / "img1.jpg"), 60))
+    hog_only = FaceEngine(models, detector=HogFaceDetector())
+    assert hog_only.analyse(tilted).status is SampleStatus.NO_FACE
+    rescued = _ok(engine.analyse(tilted))
+    assert rescued.face_box is not None and rescued.face_box.detector == "dlib-mmod"
+    # The 5 landmarks undo the tilt: the embedder sees the same chip as for the upright photo.
+    upright = _ok(engine.analyse((faces / "img1.jpg").read_bytes())).embedding
+    assert upright is not None and rescued.embedding is not None
+    assert float(upright @ rescued.embedding) > 0.95
+
+
+class _Counting:
+    def __init__(self, name: str, boxes: list[FaceBox]) -> None:
+        self.name = name
+        self.boxes = boxes
+        self.calls = 0
+
+    def detect(self, rgb: NDArray[np.uint8]) -> list[FaceBox]:
+        self.calls += 1
+        return self.boxes
+
+
+def test_the_fallback_detector_runs_only_when_the_first_finds_nothing() -> None:
+    image = np.zeros((10, 10, 3), np.uint8)
+    face = FaceBox(left=1, top=1, right=5, bottom=5)
+    primary, fallback = _Counting("a", [face]), _Counting("b", [face, face])
+    both = FallbackDetector(primary, fallback)
+    assert both.name == "a+b"
+    assert both.detect(image) == [face] and fallback.calls == 0
+    primary.boxes = []
+    assert both.detect(image) == [face, face]
+    assert (primary.calls, fallback.calls) == (2, 1)
+
+
+def _box_at(cx: int, cy: int, side: int) -> FaceBox:
+    half = side // 2
+    return FaceBox(left=cx - half, top=cy - half, right=cx + half, bottom=cy + half)
+
+
+def test_the_subject_is_the_largest_face_discounted_by_distance_from_the_centre() -> None:
+    assert pick_subject([], 640, 480) is None
+    alone = _box_at(50, 50, 40)
+    only = pick_subject([alone], 640, 480)
+    assert only is not None and (only.box, only.faces_found, only.rule) == (
+        alone,
+        1,
+        SubjectRule.ONLY_FACE,
+    )
+    central, corner_same, corner_larger = (
+        _box_at(320, 240, 100),
+        _box_at(140, 120, 110),
+        _box_at(140, 120, 200),
+    )
+    # A slightly larger face in the corner loses to the central one...
+    picked = pick_subject([corner_same, central], 640, 480)
+    assert picked is not None and picked.box == central
+    assert (picked.faces_found, picked.rule) == (2, SubjectRule.LARGEST_CENTRAL)
+    # ...a much larger one wins.
+    picked = pick_subject([central, corner_larger], 640, 480)
+    assert picked is not None and picked.box == corner_larger
+
+
+def test_a_photo_with_two_people_is_analysed_on_the_main_one(
+    engine: FaceEngine, faces: Path
+) -> None:
+    subject, bystander = _read(faces / "img1.jpg"), _read(faces / "img2.jpg")
+    small = np.asarray(
+        cv2.resize(bystander, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), np.uint8
+    )
+    height, width = subject.shape[:2]
+    canvas = np.full((height, width + small.shape[1], 3), 128, np.uint8)
+    canvas[:, :width] = subject
+    canvas[: small.shape[0], width:] = small
+    sample = _ok(engine.analyse(_jpeg(canvas)))
+    assert (sample.faces_found, sample.subject_rule) == (2, SubjectRule.LARGEST_CENTRAL)
+    alone = _ok(engine.analyse(_jpeg(subject))).embedding
+    assert alone is not None and sample.embedding is not None
+    assert float(alone @ sample.embedding) > 0.98
+    assert sample.face_box is not None and sample.face_box.right <= width
