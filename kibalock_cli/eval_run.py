@@ -262,7 +262,7 @@ class _Scorer:
         raw = np.stack([np.asarray(self.analyses.voices[k].embedding) for k in usable])
         centre = fit_centre(raw, [speaker_of[k] for k in usable])
         voices = {
-            key: _with_embedding(outcome, apply_centre(outcome.embedding, centre)[0])
+            key: _with_embedding(outcome, apply_centre(np.atleast_2d(outcome.embedding), centre)[0])
             if outcome.embedding is not None
             else outcome
             for key, outcome in self.analyses.voices.items()

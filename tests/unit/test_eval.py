@@ -239,7 +239,8 @@ def test_each_fold_centres_the_voices_on_its_own_speakers_only() -> None:
     raw = np.stack([np.asarray(voices[k].embedding) for k in keys])
     centre = fit_centre(raw, [speakers[k] for k in keys])
     some = keys[0]
-    expected = apply_centre(np.asarray(voices[some].embedding), centre)[0]
+    expected = apply_centre(np.atleast_2d(np.asarray(voices[some].embedding)), centre)[0]
+    assert np.asarray(centred[some].embedding).shape == (256,)
     assert np.allclose(np.asarray(centred[some].embedding), expected, atol=1e-6)
 
     # A voice of the other half does not move the centre: it is never fitted on.
