@@ -22,6 +22,7 @@ from core.biometrics.challenge import ChallengeChecker, ChallengeResult
 from core.biometrics.face import FaceEngine, FaceSample
 from core.biometrics.voice import VoiceEngine, VoiceSample
 from core.registry import LoadedModel
+from schemas.enums import Language
 
 
 class Analyser:
@@ -67,8 +68,15 @@ class Analyser:
         result: VoiceSample = await self._run(_adapted, self.voice_engine.analyse, data, model)
         return result
 
-    async def challenge(self, audio_16k: npt.NDArray[np.float32], expected: str) -> ChallengeResult:
-        result: ChallengeResult = await self._run(self.challenge_checker.check, audio_16k, expected)
+    async def challenge(
+        self,
+        audio_16k: npt.NDArray[np.float32],
+        expected: str,
+        language: Language = Language.EN,
+    ) -> ChallengeResult:
+        result: ChallengeResult = await self._run(
+            self.challenge_checker.check, audio_16k, expected, language
+        )
         return result
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, ReturnDocument
 
 from core.docstore import Database, IndexSpec
-from schemas.enums import DecisionReason
+from schemas.enums import DecisionReason, Language
 
 INDEX = IndexSpec("challenges", [("challenge_id", ASCENDING)], unique=True)
 
@@ -21,6 +21,8 @@ class Challenge(BaseModel):
     user_id: str
     terminal_id: str
     digits: str
+    # Challenges stored before terminals declared a language were all English.
+    language: Language = Language.EN
     expires_at: datetime
 
 
@@ -47,7 +49,9 @@ class ChallengeStore:
         # Unpredictable in production (secrets); tests pass a seeded chooser to be repeatable.
         self._choose = choose
 
-    async def issue(self, user_id: str, terminal_id: str) -> Challenge:
+    async def issue(
+        self, user_id: str, terminal_id: str, language: Language = Language.EN
+    ) -> Challenge:
         # No digit repeats back to back: "4 4" is easily heard as one digit.
         digits = [self._choose("0123456789")]
         while len(digits) < self._digits:
@@ -59,6 +63,7 @@ class ChallengeStore:
             user_id=user_id,
             terminal_id=terminal_id,
             digits="".join(digits),
+            language=language,
             expires_at=datetime.now(UTC) + self._ttl,
         )
         await self._coll.insert_one({**challenge.model_dump(), "used_by": None})

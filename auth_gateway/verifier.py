@@ -142,9 +142,14 @@ class Verifier:
         )
         heard: ChallengeCheck | None = None
         if challenge is not None and voice is not None and voice.audio_16k is not None:
-            result = await self.analyser.challenge(voice.audio_16k, challenge.digits)
+            result = await self.analyser.challenge(
+                voice.audio_16k, challenge.digits, challenge.language
+            )
             heard = ChallengeCheck(
-                expected=challenge.digits, heard=result.heard or "-", passed=result.passed
+                expected=challenge.digits,
+                heard=result.heard or "-",
+                passed=result.passed,
+                language=challenge.language,
             )
         facts = Analyses(
             face=_analysis(face, face_model),

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from core.bus import EventProducer
 from core.objectstore import ObjectStore
 from schemas import AuthAttempt, AuthFeedback, MediaRef
-from schemas.enums import FeedbackLabel, FeedbackSource
+from schemas.enums import FeedbackLabel, FeedbackSource, Language
 from schemas.keys import attempt_media_key
 
 
@@ -41,8 +41,10 @@ class Terminal:
         producer: EventProducer,
         objects: ObjectStore,
         gateway_url: str,
+        language: Language = Language.EN,
     ) -> None:
         self.terminal_id = terminal_id
+        self.language = language  # what its challenges are said in, unless a login picks one
         self._producer = producer
         self._objects = objects
         self._http = httpx.AsyncClient(base_url=gateway_url, timeout=30)
@@ -50,9 +52,14 @@ class Terminal:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def challenge(self, user_id: str) -> IssuedChallenge:
+    async def challenge(self, user_id: str, language: Language | None = None) -> IssuedChallenge:
         response = await self._http.post(
-            "/challenges", json={"user_id": user_id, "terminal_id": self.terminal_id}
+            "/challenges",
+            json={
+                "user_id": user_id,
+                "terminal_id": self.terminal_id,
+                "language": language or self.language,
+            },
         )
         response.raise_for_status()
         return IssuedChallenge.model_validate(response.json())

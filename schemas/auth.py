@@ -10,7 +10,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from schemas.enums import FeedbackLabel, FeedbackSource, Outcome
+from schemas.enums import FeedbackLabel, FeedbackSource, Language, Outcome
 from schemas.envelope import Event
 from schemas.fields import Code, Identifier, ModelName, Score, SemVer, ShortText, Text, UtcDatetime
 from schemas.values import MediaRef, ModalityScore, ValueModel
@@ -45,6 +45,9 @@ class ChallengeCheck(ValueModel):
     expected: ShortText
     heard: ShortText
     passed: bool
+    language: Language = Field(
+        default=Language.EN, description="the language the phrase was asked and heard in"
+    )
 
 
 class AuthDecision(Event):

@@ -43,6 +43,15 @@ class DecisionReason(StrEnum):
     SCORE_BELOW_THRESHOLD = "score_below_threshold"  # each factor passed, the fused score not
 
 
+class Language(StrEnum):
+    """Languages a terminal may ask its spoken challenge in (whisper's language codes)."""
+
+    EN = "en"
+    FR = "fr"
+    AR = "ar"
+    AZ = "az"
+
+
 class FeedbackLabel(StrEnum):
     GENUINE = "genuine"
     IMPOSTOR = "impostor"

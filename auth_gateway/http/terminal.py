@@ -27,6 +27,7 @@ from auth_gateway.http.uploads import (
 )
 from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.catalog import AUTH_GATEWAY
+from schemas.enums import Language
 from schemas.fields import Identifier
 from schemas.keys import attempt_media_key
 
@@ -36,6 +37,9 @@ router = APIRouter(tags=["terminal"], responses=error_responses({503: STARTING})
 class ChallengeRequest(BaseModel):
     user_id: Identifier
     terminal_id: Identifier
+    language: Language = Field(
+        default=Language.EN, description="the language the person will say the digits in"
+    )
 
 
 class ChallengeResponse(BaseModel):
@@ -81,7 +85,7 @@ class VerifyResponse(BaseModel):
 )
 async def issue_challenge(body: ChallengeRequest, gw: Gw) -> ChallengeResponse:
     """Digits for the person to say at the terminal, bound to the user and the terminal."""
-    challenge = await gw.challenges.issue(body.user_id, body.terminal_id)
+    challenge = await gw.challenges.issue(body.user_id, body.terminal_id, body.language)
     return ChallengeResponse(
         challenge_id=challenge.challenge_id,
         digits=challenge.digits,

@@ -22,6 +22,7 @@ from auth_gateway.crypto import TemplateCipher, TemplateTampered
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import consumer_of, handle, verify_attempt
 from auth_gateway.http import create_app
+from core.biometrics.audio import join_clips
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person, chimeric_people
@@ -33,7 +34,7 @@ from schemas import (
     TrainingSampleCaptured,
     decode,
 )
-from schemas.enums import FeedbackLabel, FeedbackSource, LockAction, Outcome
+from schemas.enums import FeedbackLabel, FeedbackSource, Language, LockAction, Outcome
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
@@ -115,6 +116,7 @@ async def test_genuine_attempts_are_accepted_with_full_decisions(
             "speech-recogniser",
         }
         assert decision.challenge is not None and decision.challenge.passed
+        assert decision.challenge.language is Language.EN  # a terminal that declares none
         assert handled.session is not None
         assert await gateway.sessions.valid(handled.session.session_id) is not None
 
@@ -490,6 +492,32 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).status_code == 200
         assert "kibalock_decisions_total" in (await http.get("/metrics")).text
+
+
+async def test_a_terminal_declares_the_challenge_language(gateway: Gateway, data_dir: Path) -> None:
+    user = f"lang-{uuid.uuid4().hex[:8]}"  # a user of its own: a failed check counts to lockout
+    app = create_app(lambda: gateway)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=120
+    ) as http:
+        body = {"user_id": user, "terminal_id": "term-az"}
+        refused = await http.post("/challenges", json={**body, "language": "de"})
+        assert refused.status_code == 422, refused.text
+        issued = (await http.post("/challenges", json={**body, "language": "az"})).json()
+    # Unique bytes (an odd pause): the gateway refuses byte-identical media as a replay.
+    clips = [(data_dir / "voices" / f"{d}_george_9.wav").read_bytes() for d in issued["digits"]]
+    event = await attempt(
+        gateway,
+        user,
+        face=None,
+        voice=join_clips(clips, silence_ms=437),
+        challenge_id=issued["challenge_id"],
+        terminal="term-az",
+    )
+    decision = (await verify_attempt(gateway, event)).decision
+    assert decision.challenge is not None, decision.model_dump()
+    assert decision.challenge.language is Language.AZ
+    assert decision.challenge.expected == issued["digits"]
 
 
 async def test_rest_enrol_verify_and_erasure_leave_nothing(

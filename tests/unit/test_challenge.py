@@ -19,9 +19,10 @@ from core.biometrics.challenge import (
     _resolve_model_dir,
 )
 from core.biometrics.challenge import fetch_models as fetch_asr_models
-from core.biometrics.digits import words_to_digits
+from core.biometrics.digits import NUMBER_WORDS, words_to_digits
 from core.biometrics.model_files import FETCH_COMMAND, MissingModelError
 from core.settings import get_settings
+from schemas.enums import Language
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,30 @@ from core.settings import get_settings
 )
 def test_words_become_digits(text: str, digits: str) -> None:
     assert words_to_digits(text) == digits
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "digits"),
+    [
+        ("Un, deux, neuf.", Language.FR, "129"),
+        ("une sept 4", Language.FR, "174"),
+        ("واحد اثنين ٣", Language.AR, "123"),
+        ("ثمانية، صفر", Language.AR, "80"),
+        ("İki, üç. Dörd", Language.AZ, "234"),
+        ("sıfır doqquz", Language.AZ, "09"),
+        ("four for one", Language.FR, ""),  # English words and homophones are not French
+    ],
+)
+def test_number_words_per_language(text: str, language: Language, digits: str) -> None:
+    assert words_to_digits(text, language) == digits
+
+
+def test_every_language_spells_ten_distinct_digits() -> None:
+    assert set(NUMBER_WORDS) == set(Language)
+    for words in NUMBER_WORDS.values():
+        assert len(words) == 10
+        flat = [w for ws in words for w in ws]
+        assert len(flat) == len(set(flat))
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +173,35 @@ def test_concurrent_checks_match_sequential_ones(checker: ChallengeChecker, voic
     with ThreadPoolExecutor(max_workers=2) as pool:
         concurrent = list(pool.map(lambda c: checker.check(*c).heard, cases))
     assert concurrent == sequential
+
+
+def test_the_multilingual_model_hears_every_language(checker: ChallengeChecker) -> None:
+    assert checker.languages == set(Language)
+
+
+@pytest.mark.parametrize("speaker", ["george", "jackson", "lucas"])
+def test_french_is_heard_by_its_number_words(
+    checker: ChallengeChecker, voices: Path, speaker: str
+) -> None:
+    # "six" is the same word in English and French: the test voices say a French digit.
+    result = checker.check(_challenge(voices, speaker, "6", 0), "6", Language.FR)
+    assert (result.passed, result.heard, result.transcript) == (True, "6", "six")
+    assert checker.check(_challenge(voices, speaker, "6", 1), "7", Language.FR).passed is False
+
+
+@pytest.mark.parametrize("language", [Language.FR, Language.AR, Language.AZ])
+def test_other_languages_report_the_words_they_heard(
+    checker: ChallengeChecker, voices: Path, language: Language
+) -> None:
+    # English digits checked as another language: at most one digit per spoken digit, and the
+    # transcript's number words are the digits heard.
+    result = checker.check(_challenge(voices, "george", "471", 0), "471", language)
+    assert len(result.heard) <= 3
+    assert words_to_digits(result.transcript, language) == result.heard
+    assert {"encode", "decode", "total"} <= result.timing_ms.keys()
+
+
+def test_silence_is_no_speech_in_every_language(checker: ChallengeChecker) -> None:
+    for language in Language:
+        result = checker.check(np.zeros(32_000, dtype=np.float32), "471", language)
+        assert (result.passed, result.reason) == (False, "no_speech")
