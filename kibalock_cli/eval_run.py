@@ -174,16 +174,19 @@ def _analyse(
         progress.advance(task)
 
     checks: dict[str, ChallengeOutcome | None] = {}
+    # Each challenge is heard in its speaker's language, as a terminal declares it.
+    language_of = {c.key: u.language for u in ds.users for c in u.challenges}
     task = progress.add_task("challenges", total=len(challenges))
     for utt in challenges:
         audio = voices[utt.key].audio_16k
+        language = language_of[utt.key]
         if audio is None:
             checks[utt.key] = None
         else:
             checks[utt.key] = cached(
                 "challenge",
-                wavs[utt.key] + utt.text.encode(),
-                partial(engines.challenge.check, audio, utt.text),
+                wavs[utt.key] + utt.text.encode() + language.value.encode(),
+                partial(engines.challenge.check, audio, utt.text, language),
             )
         progress.advance(task)
     return _Analyses(faces, voices, checks)

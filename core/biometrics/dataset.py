@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.enums import Language
+
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 """The data set vendored with the project: the default of the tests, the demo and the tools.
 
@@ -109,6 +111,7 @@ class ChimericUser(BaseModel):
     face_probes: tuple[Path, ...]
     voice_enrol: tuple[Utterance, ...]
     challenges: tuple[Utterance, ...]
+    language: Language = Language.EN  # what the speaker speaks: the challenge is heard in it
 
     def face_probe_for(self, attempt: int) -> Path:
         return self.face_probes[attempt % len(self.face_probes)]
@@ -437,6 +440,32 @@ def _speaker_material(
     return enrol, tuple(challenges)
 
 
+_LANGUAGE_NAMES = {
+    "english": Language.EN,
+    "french": Language.FR,
+    "arabic": Language.AR,
+    "azerbaijani": Language.AZ,
+}
+
+
+def read_languages(root: Path) -> dict[str, Language]:
+    """Speaker -> language, from ``voices/speakers.csv`` where the set has one (else English)."""
+    table = root / "voices" / "speakers.csv"
+    if not table.is_file():
+        return {}
+    languages: dict[str, Language] = {}
+    with table.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            name = (row.get("language") or "").strip()
+            if name.lower() not in _LANGUAGE_NAMES:
+                raise DatasetError(
+                    f"{table}: speaker {row.get('speaker')} speaks {name!r}, not one of "
+                    f"{', '.join(sorted(_LANGUAGE_NAMES))}"
+                )
+            languages[row["speaker"]] = _LANGUAGE_NAMES[name.lower()]
+    return languages
+
+
 def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDataset:
     """Build the chimeric users from ``root``; raise :class:`DatasetError` on a bad layout.
 
@@ -446,6 +475,7 @@ def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDat
     config = config or DatasetConfig()
     faces = read_faces(root)
     voices = read_voices(root)
+    languages = read_languages(root)
 
     identities = sorted(faces)
     excluded = tuple(i for i in identities if len(faces[i]) < 2)
@@ -481,6 +511,7 @@ def load_dataset(root: Path, config: DatasetConfig | None = None) -> ChimericDat
                 face_probes=tuple(photos[n_enrol:]),
                 voice_enrol=voice_enrol,
                 challenges=challenges,
+                language=languages.get(speaker, Language.EN),
             )
         )
     return ChimericDataset(

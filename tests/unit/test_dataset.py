@@ -16,6 +16,7 @@ from core.biometrics.dataset import (
     load_dataset,
     read_voices,
 )
+from schemas.enums import Language
 
 # identity -> number of photos; "solo" has one photo and cannot be a user.
 PHOTOS = {"ann": 4, "bob": 2, "cat": 3, "dan": 5, "solo": 1}
@@ -217,3 +218,18 @@ def test_the_vendored_data_set_fits_the_default_configuration() -> None:
     assert licences == {"LICENSE.deepface", "LICENSE.CC-BY-SA-4.0.txt"}
     size = sum(p.stat().st_size for p in DEFAULT_DATA_DIR.rglob("*") if p.is_file())
     assert size < 8_000_000, "tests/data is meant to stay a few MB"
+
+
+def test_each_speaker_is_heard_in_the_language_speakers_csv_gives(data: Path) -> None:
+    # The data-large layout: voices/speakers.csv names each speaker's language.
+    table = ["speaker,language", "amy,Arabic", "zed,Azerbaijani"]
+    (data / "voices" / "speakers.csv").write_text("\n".join(table) + "\n")
+    by_speaker = {u.speaker: u.language for u in load_dataset(data).users}
+    assert by_speaker == {"amy": Language.AR, "zed": Language.AZ}
+    (data / "voices" / "speakers.csv").write_text("speaker,language\namy,Klingon\n")
+    with pytest.raises(DatasetError, match="Klingon"):
+        load_dataset(data)
+
+
+def test_a_set_without_speakers_csv_speaks_english(data: Path) -> None:
+    assert {u.language for u in load_dataset(data).users} == {Language.EN}

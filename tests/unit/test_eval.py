@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from kibalock_cli.eval_run import (
     _Scorer,
     run_evaluation,
 )
+from schemas.enums import Language
 
 DIM = 16
 
@@ -79,9 +81,13 @@ class FakeChecker:
     def __init__(self, misheard: frozenset[str]) -> None:
         self._misheard = misheard
         self.calls = 0
+        self.languages: set[Language] = set()
 
-    def check(self, audio_16k: npt.NDArray[Any], expected: str) -> FakeCheck:
+    def check(
+        self, audio_16k: npt.NDArray[Any], expected: str, language: Language = Language.EN
+    ) -> FakeCheck:
         self.calls += 1
+        self.languages.add(language)
         if expected in self._misheard:
             return FakeCheck(passed=False, heard="0", reason="mismatch")
         return FakeCheck(passed=True, heard=expected, reason=None)
@@ -249,3 +255,14 @@ def test_each_fold_centres_the_voices_on_its_own_speakers_only() -> None:
     again = replace(scorer, analyses=_Analyses({}, {**voices, other: turned}, {}))
     moved = again.centred_on(fit).analyses.voices
     assert np.allclose(np.asarray(moved[some].embedding), np.asarray(centred[some].embedding))
+
+
+def test_challenges_are_heard_in_the_speakers_language(data_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    speakers = sorted({u.speaker for u in load_dataset(data, CONFIG.dataset).users})
+    rows = ["speaker,language", *(f"{s},Azerbaijani" for s in speakers)]
+    (data / "voices" / "speakers.csv").write_text("\n".join(rows) + "\n")
+    engines, checker = _engines(data)
+    run_evaluation(data, tmp_path / "out", CONFIG, engines=engines)
+    assert checker.calls > 0 and checker.languages == {Language.AZ}

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from core.biometrics.types import SampleStatus
+from schemas.enums import Language
 
 
 class SampleOutcome(Protocol):
@@ -57,7 +58,9 @@ class VoiceAnalyser(Protocol):
 
 
 class ChallengeVerifier(Protocol):
-    def check(self, audio_16k: npt.NDArray[Any], expected: str) -> ChallengeOutcome: ...
+    def check(
+        self, audio_16k: npt.NDArray[Any], expected: str, language: Language = ...
+    ) -> ChallengeOutcome: ...
 
 
 class ModelInfo(BaseModel):
