@@ -30,7 +30,6 @@ from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore
 from core.registry import (
-    OFFLINE_VERSION,
     SLOTS,
     ActiveModels,
     CanaryMetrics,
@@ -48,6 +47,7 @@ from core.settings import ModelsSection
 from core.signing import TrustedKeys
 from schemas import ActivationStatus, ModelActivation, ModelPublished
 from schemas.catalog import AUTH_GATEWAY
+from schemas.model_catalog import BASE_VERSION
 
 log = get_logger(__name__)
 
@@ -145,9 +145,7 @@ class HotSwapper:
         return await asyncio.to_thread(load_adapter, verified.data, verified.manifest)
 
     async def _canary(self, model: LoadedModel) -> CanaryMetrics:
-        canary = await load_canary(
-            self.objects, model.name, self.trust, base_version=OFFLINE_VERSION
-        )
+        canary = await load_canary(self.objects, model.name, self.trust, base_version=BASE_VERSION)
         candidate = await asyncio.to_thread(canary.run, model)
         active = await asyncio.to_thread(canary.run, self._active.get(model.name))
         judge(
@@ -250,7 +248,7 @@ class HotSwapper:
             return
         async with self._lock:
             record = await self.registry.active(name)
-            wanted = record.version if record else OFFLINE_VERSION
+            wanted = record.version if record else BASE_VERSION
             current = self._active.get(name)
             if current.version == wanted or (name, wanted) in self._refused:
                 return

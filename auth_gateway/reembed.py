@@ -23,13 +23,14 @@ from auth_gateway.analysis import Analyser
 from auth_gateway.templates import TemplateStore
 from core.docstore import Database, Document
 from core.objectstore import ObjectStore
-from core.registry import OFFLINE_VERSION, LoadedModel
+from core.registry import LoadedModel
 from schemas import MediaRef
+from schemas.model_catalog import BASE_VERSION
 
 
 def features_version(model: str) -> str:
     """Where a user's base features are stored, beside the templates of each version."""
-    return f"{model}:base@{OFFLINE_VERSION}"
+    return f"{model}:base@{BASE_VERSION}"
 
 
 @dataclass(frozen=True)

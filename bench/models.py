@@ -38,7 +38,6 @@ from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.registry import (
-    OFFLINE_VERSION,
     SLOTS,
     ActiveModels,
     ModelRegistry,
@@ -49,7 +48,7 @@ from core.registry import (
 from core.settings import Settings
 from core.signing import Signer, TrustedKeys, generate_keypair, load_private_key
 from schemas import ActivationStatus, Event, ModelActivation, ModelPublished
-from schemas.model_catalog import FACE_EMBEDDER
+from schemas.model_catalog import BASE_VERSION, FACE_EMBEDDER
 
 MODEL = FACE_EMBEDDER
 DIM = SLOTS[MODEL].width
@@ -110,7 +109,7 @@ async def _seed_canary(objects: ObjectStore, signer: Signer) -> None:
     await seed_canary(
         objects,
         MODEL,
-        base_version=OFFLINE_VERSION,
+        base_version=BASE_VERSION,
         samples=[(f"p{i // 3}", b"synthetic", "application/octet-stream") for i in range(12)],
         base=canary.astype(np.float32),
         signer=signer,

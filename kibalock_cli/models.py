@@ -83,7 +83,8 @@ def list_command(
     from rich.console import Console
     from rich.table import Table
 
-    from core.registry import OFFLINE_VERSION, SLOTS
+    from core.registry import SLOTS
+    from schemas.model_catalog import BASE_VERSION
 
     records = asyncio.run(_records(name))
     if as_json:
@@ -106,7 +107,7 @@ def list_command(
     active = {r.name for r in records if r.status.value == "active"}
     for model in sorted(SLOTS):
         if model not in active and (name is None or name == model):
-            table.add_row(model, OFFLINE_VERSION, "active (offline default)", "", "", "", "")
+            table.add_row(model, BASE_VERSION, "active (offline default)", "", "", "", "")
     Console().print(table)
 
 
@@ -279,8 +280,9 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
     from core import docstore
     from core.bus import EventProducer, ensure_topics
     from core.objectstore import ObjectStore
-    from core.registry import OFFLINE_VERSION, ModelRegistry
+    from core.registry import ModelRegistry
     from schemas import ActivationStatus, ModelActivation
+    from schemas.model_catalog import BASE_VERSION
 
     settings = _settings()
     await ensure_topics(settings)
@@ -297,7 +299,7 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
                     status=ActivationStatus.ROLLED_BACK,
                     reason=reason,
                     detail="rolled back from the command line",
-                    previous_version=restored or OFFLINE_VERSION,
+                    previous_version=restored or BASE_VERSION,
                     instance_id=PRODUCER,
                 )
             )

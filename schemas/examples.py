@@ -19,6 +19,7 @@ from schemas.auth import (
     QualityReport,
     VoiceQuality,
 )
+from schemas.catalog import AUTH_GATEWAY, STREAM_PROCESSORS, TRAINER
 from schemas.enums import (
     ActivationStatus,
     DecisionReason,
@@ -45,9 +46,6 @@ from schemas.values import MediaRef, ModalityScore
 USER = "alice"
 TERMINAL = "term-lobby-01"
 ATTEMPT = "att-7f3c2a"
-GATEWAY = "auth_gateway"
-PROCESSORS = "stream_processors"
-TRAINER = "trainer"
 
 
 def _digest(label: str) -> str:
@@ -77,7 +75,7 @@ def example_events() -> list[Event]:
         face=face,
     )
     decision = AuthDecision(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         attempt_id=ATTEMPT,
         user_id=USER,
         terminal_id=TERMINAL,
@@ -95,7 +93,7 @@ def example_events() -> list[Event]:
         decided_at=now,
     )
     quality = QualityReport(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         attempt_id=ATTEMPT,
         user_id=USER,
         terminal_id=TERMINAL,
@@ -114,7 +112,7 @@ def example_events() -> list[Event]:
         note="badge scanned after the voice reject",
     )
     sample = TrainingSampleCaptured(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         sample_id="smp-5d1e90",
         attempt_id=ATTEMPT,
         user_id=USER,
@@ -124,7 +122,7 @@ def example_events() -> list[Event]:
         origin=SampleOrigin.FEEDBACK,
     )
     metric = MetricWindow(
-        producer=PROCESSORS,
+        producer=STREAM_PROCESSORS,
         metric_id="auth:model_version",
         window_start=now - timedelta(minutes=5),
         window_end=now,
@@ -146,12 +144,12 @@ def example_events() -> list[Event]:
         mean_voice_quality=0.71,
     )
     trigger = RetrainTrigger(
-        producer=PROCESSORS,
+        producer=STREAM_PROCESSORS,
         trigger_id="trg-2025-0007",
         models=[VOICE_EMBEDDER],
         reason=RetrainReason.ACCURACY_DROP,
         figures={"accuracy": 0.88, "baseline_accuracy": 0.95, "labelled": 240},
-        requested_by=PROCESSORS,
+        requested_by=STREAM_PROCESSORS,
     )
     job = TrainingJobUpdate(
         producer=TRAINER,
@@ -181,7 +179,7 @@ def example_events() -> list[Event]:
         data_snapshot_id="snap-2025-06-01",
     )
     activation = ModelActivation(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         model=FACE_EMBEDDER,
         model_version="1.3.0",
         status=ActivationStatus.ACTIVATED,
@@ -190,16 +188,16 @@ def example_events() -> list[Event]:
         instance_id="gw-a1",
     )
     lockout = LockoutEvent(
-        producer=PROCESSORS,
+        producer=STREAM_PROCESSORS,
         user_id="mallory",
         action=LockAction.LOCK,
         reason="consecutive_failures",
         until=now + timedelta(seconds=30),
         failures=5,
-        requested_by=PROCESSORS,
+        requested_by=STREAM_PROCESSORS,
     )
     dead = DeadLetter(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         source_topic="auth.attempts",
         partition=2,
         offset=1187,
@@ -208,7 +206,7 @@ def example_events() -> list[Event]:
         headers=[("kl-type", base64.b64encode(b"auth.attempt").decode("ascii"))],
         error_reason="unknown_version",
         error_message="'auth.attempt' version 9 is unknown (known: [1])",
-        consumer_group=GATEWAY,
+        consumer_group=AUTH_GATEWAY,
     )
     return [
         attempt,

@@ -12,9 +12,8 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from auth_gateway import load_policy
-from core.registry import OFFLINE_VERSION
 from schemas.manifest import OperatingPoint
-from schemas.model_catalog import ModelRef
+from schemas.model_catalog import BASE_VERSION, ModelRef
 
 INPUT = "features"
 OUTPUT = "embedding"
@@ -49,5 +48,5 @@ def rotation(dim: int, seed: int) -> NDArray[np.float32]:
 def rotation_point(name: str, version: str) -> OperatingPoint:
     """The packaged model's operating point, restamped for ``name@version``: right for a
     rotation, which keeps every cosine and so every calibrated score."""
-    base = load_policy().base_operating_points[str(ModelRef(name=name, version=OFFLINE_VERSION))]
+    base = load_policy().base_operating_points[str(ModelRef(name=name, version=BASE_VERSION))]
     return base.model_copy(update={"model": ModelRef(name=name, version=version)})

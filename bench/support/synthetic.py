@@ -26,9 +26,9 @@ from schemas import (
     TrainingSampleCaptured,
     VoiceQuality,
 )
+from schemas.catalog import AUTH_GATEWAY
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER
 
-GATEWAY = "auth_gateway"
 TERMINAL_SDK = "terminal-sim"
 MODELS = {FACE_EMBEDDER: "1.2.0", VOICE_EMBEDDER: "1.0.0"}
 
@@ -52,7 +52,7 @@ def decision(
     reasons: list[str] | None = None,
 ) -> AuthDecision:
     return AuthDecision(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         occurred_at=at,
         attempt_id=attempt_id,
         user_id=user_id,
@@ -95,7 +95,7 @@ def quality(
     terminal_id: str = "term-1",
 ) -> QualityReport:
     return QualityReport(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         occurred_at=at,
         attempt_id=attempt_id,
         user_id=user_id,
@@ -112,7 +112,7 @@ def quality(
 def voice_sample(sample_id: str, user_id: str, at: datetime) -> TrainingSampleCaptured:
     key = f"{user_id}/voice/{sample_id}.wav"
     return TrainingSampleCaptured(
-        producer=GATEWAY,
+        producer=AUTH_GATEWAY,
         occurred_at=at,
         sample_id=sample_id,
         attempt_id=f"att-{sample_id}",

@@ -20,7 +20,6 @@ from core.registry.canary import (
 )
 from core.registry.errors import ModelRejected
 from core.registry.onnx_model import (
-    OFFLINE_VERSION,
     SLOTS,
     LoadedModel,
     check_operating_point,
@@ -42,7 +41,6 @@ from core.registry.verify import VerifiedArtifact, fetch_verified
 from core.settings import SigningKeyMissing
 
 __all__ = [
-    "OFFLINE_VERSION",
     "SLOTS",
     "ActiveModels",
     "Canary",

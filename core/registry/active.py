@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.registry.onnx_model import OFFLINE_VERSION, SLOTS, LoadedModel, offline_default
+from core.registry.onnx_model import SLOTS, LoadedModel, offline_default
 from schemas.manifest import OperatingPoint
-from schemas.model_catalog import ModelRef
+from schemas.model_catalog import BASE_VERSION, ModelRef
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ActiveModels:
         return cls(
             {
                 name: offline_default(
-                    name, points.get(str(ModelRef(name=name, version=OFFLINE_VERSION)))
+                    name, points.get(str(ModelRef(name=name, version=BASE_VERSION)))
                 )
                 for name in SLOTS
             }

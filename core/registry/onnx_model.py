@@ -24,9 +24,6 @@ from schemas import IoSpec, TensorDType, TensorSpec
 from schemas.manifest import Manifest, OperatingPoint
 from schemas.model_catalog import BASE_VERSION, MODEL_CATALOG, ModelKind, ModelRef, ModelSpec
 
-# Every model version is semver; 1.0.0 is the packaged base model (no adapter).
-OFFLINE_VERSION = BASE_VERSION
-
 _ORT_DTYPES = {
     "tensor(float)": TensorDType.FLOAT32,
     "tensor(double)": TensorDType.FLOAT64,
@@ -203,7 +200,7 @@ def describe(
 
 def offline_default(model: str, operating_point: OperatingPoint | None) -> LoadedModel:
     """The packaged base model; its operating point comes from ``kibalock eval``."""
-    return LoadedModel(slot_of(model), OFFLINE_VERSION, operating_point)
+    return LoadedModel(slot_of(model), BASE_VERSION, operating_point)
 
 
 def check_operating_point(manifest: Manifest) -> None:

@@ -71,13 +71,15 @@ async def store_candidate(objects: ObjectStore, name: str, version: str, data: b
     Raises :class:`ModelRejected` for bytes onnxruntime cannot load or a model outside the
     catalog, :class:`VersionExists` if that version is published or waiting already.
     """
-    await asyncio.to_thread(describe, data, name, version)
     if name not in SLOTS:
         raise ModelRejected("unknown_model", f"{name} is not a swappable model")
     bucket = objects.bucket("models")
     for key in (artifact_key(name, version), candidate_key(name, version)):
         if await objects.exists(bucket, key):
             raise VersionExists(f"{name} {version} already exists")
+    # Loaded the way a gateway will load it, off the event loop: bytes it cannot run wait for
+    # nobody.
+    await asyncio.to_thread(describe, data, name, version)
     return await objects.put_bytes(bucket, candidate_key(name, version), data, ONNX_CONTENT_TYPE)
 
 

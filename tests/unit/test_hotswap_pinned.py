@@ -8,11 +8,12 @@ from typing import Any, cast
 import pytest
 
 from auth_gateway.hotswap import HotSwapper
-from core.registry import OFFLINE_VERSION, SLOTS, ActiveModels
+from core.registry import SLOTS, ActiveModels
 from core.settings import ModelsSection
 from core.signing import TrustedKeys
 from schemas import ActivationStatus, Event, ModelActivation, ModelPublished
 from schemas.examples import example_events
+from schemas.model_catalog import BASE_VERSION
 
 
 class Untouchable:
@@ -43,7 +44,7 @@ def _event(kind: type[Event]) -> Any:
 
 async def test_a_pinned_instance_ignores_the_registry_and_model_events() -> None:
     swapper = _swapper(follow_registry=False)
-    offline = {name: OFFLINE_VERSION for name in SLOTS}
+    offline = {name: BASE_VERSION for name in SLOTS}
 
     await swapper.start()
     await swapper.handle_published(_event(ModelPublished))
