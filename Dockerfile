@@ -13,6 +13,7 @@ COPY core ./core
 COPY producers ./producers
 COPY auth_gateway ./auth_gateway
 COPY stream_processors ./stream_processors
+COPY trainer ./trainer
 COPY devstack ./devstack
 COPY bench ./bench
 COPY kibalock_cli ./kibalock_cli

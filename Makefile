@@ -43,7 +43,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy schemas core auth_gateway stream_processors producers devstack bench kibalock_cli tests
+	$(VENV)/bin/mypy schemas core auth_gateway stream_processors producers trainer devstack bench kibalock_cli tests
 
 test-unit: venv models
 	$(PY) -m pytest tests/unit

@@ -90,8 +90,28 @@ class RetrainReason(StrEnum):
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
+    SUCCEEDED = "succeeded"  # a new version was published
+    # The job ran to the end honestly, but its model did not beat the active one: nothing was
+    # published. An outcome, not a failure.
+    SUCCEEDED_NOT_PROMOTED = "succeeded-not-promoted"
     FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+class JobStage(StrEnum):
+    """Where a running job is; progress is reported within the whole job, not per stage."""
+
+    QUEUED = "queued"
+    SNAPSHOT = "snapshot"  # listing and hashing the data the job will use
+    FEATURES = "features"  # base embeddings / labels from the snapshot
+    TRAINING = "training"
+    EXPORT = "export"  # ONNX export and the parity check
+    EVALUATION = "evaluation"  # champion / challenger on held-back data
+    PUBLISH = "publish"
+    DONE = "done"
 
 
 class ActivationStatus(StrEnum):

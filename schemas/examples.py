@@ -25,6 +25,7 @@ from schemas.enums import (
     DecisionReason,
     FeedbackLabel,
     FeedbackSource,
+    JobStage,
     JobState,
     LockAction,
     MetricDimension,
@@ -156,8 +157,12 @@ def example_events() -> list[Event]:
         job_id="job-19",
         model=FACE_EMBEDDER,
         state=JobState.SUCCEEDED,
+        stage=JobStage.DONE,
         progress=1.0,
-        message="validation passed: FMR 0.0008 at FNMR 0.031",
+        message="promoted: degraded EER 0.061 -> 0.032, clean EER 0.011 -> 0.012",
+        trigger_ids=["trg-2025-0007"],
+        metrics={"champion_eer_degraded": 0.061, "challenger_eer_degraded": 0.032},
+        trained_version="1.3.0",
         result_version="1.3.0",
     )
     published = ModelPublished(

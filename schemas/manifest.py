@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.fields import (
     Base64,
@@ -69,6 +69,23 @@ class SignerLike(Protocol):
     def sign(self, payload: bytes) -> str: ...
 
 
+class ParityCheck(ValueModel):
+    """The exported ONNX graph against the framework it was trained in, on the same inputs."""
+
+    framework: Identifier = Field(description="e.g. torch-2.15.0")
+    samples: int = Field(ge=1)
+    max_abs_diff: float = Field(ge=0.0)
+    tolerance: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _within_tolerance(self) -> Self:
+        if self.max_abs_diff > self.tolerance:
+            raise ValueError(
+                f"parity {self.max_abs_diff:.3g} exceeds its tolerance {self.tolerance:.3g}"
+            )
+        return self
+
+
 class Manifest(ValueModel):
     name: ModelName
     version: SemVer
@@ -80,6 +97,9 @@ class Manifest(ValueModel):
         default=None, description="required for models whose scores are compared (embedders)"
     )
     validation_metrics: dict[Code, float] = Field(default_factory=dict, max_length=64)
+    parity: ParityCheck | None = Field(
+        default=None, description="set by the trainer for every version it exports"
+    )
     parent_version: SemVer | None = None
     training_job_id: Identifier | None = None
     data_snapshot_id: Identifier | None = None

@@ -6,7 +6,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from schemas.enums import JobState, RetrainReason, SampleOrigin
+from schemas.enums import JobStage, JobState, RetrainReason, SampleOrigin
 from schemas.envelope import Event
 from schemas.fields import Code, Identifier, ModelName, Score, SemVer, Text
 from schemas.values import MediaRef
@@ -80,17 +80,35 @@ class RetrainTrigger(Event):
 
 
 class TrainingJobUpdate(Event):
-    """The state of a training job; the last update per job_id is its current state."""
+    """The state of a training job; the last update per job_id is its current state.
+
+    Version 2 added the stage, the triggers the job serves, the user of a per-user job, and the
+    job's figures; a job that ran but did not beat the active model ends
+    ``succeeded-not-promoted`` with the version it trained in ``trained_version``.
+    """
 
     EVENT_TYPE: ClassVar[str] = "training.job"
-    EVENT_VERSION: ClassVar[int] = 1
+    EVENT_VERSION: ClassVar[int] = 2
     KEY_FIELD: ClassVar[str] = "job_id"
 
     job_id: Identifier
     model: ModelName
     state: JobState
+    stage: JobStage = JobStage.QUEUED
     progress: Score = 0.0
     message: Text = ""
+    trigger_ids: list[Identifier] = Field(
+        default_factory=list, max_length=64, description="the triggers coalesced into this job"
+    )
+    user_id: Identifier | None = Field(default=None, description="set for a per-user job")
+    metrics: dict[Code, float] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="the job's figures: both sides of champion / challenger, data counts",
+    )
+    trained_version: SemVer | None = Field(
+        default=None, description="the version the job trained, promoted or not"
+    )
     result_version: SemVer | None = Field(
         default=None, description="the version published; set exactly when succeeded"
     )
@@ -102,4 +120,6 @@ class TrainingJobUpdate(Event):
             raise ValueError("result_version is set exactly when the job succeeded")
         if self.state is JobState.FAILED and not self.message:
             raise ValueError("a failed job says why in message")
+        if self.state is JobState.SUCCEEDED_NOT_PROMOTED and self.trained_version is None:
+            raise ValueError("a job that was not promoted names the version it trained")
         return self

@@ -279,6 +279,16 @@ def test_job_result_version_iff_succeeded() -> None:
         changed(TrainingJobUpdate, state="failed", result_version=None, message="")
     with pytest.raises(ValidationError):
         changed(TrainingJobUpdate, progress=1.01)
+    with pytest.raises(ValidationError, match="names the version"):
+        changed(
+            TrainingJobUpdate,
+            state="succeeded-not-promoted",
+            result_version=None,
+            trained_version=None,
+        )
+    not_promoted = changed(TrainingJobUpdate, state="succeeded-not-promoted", result_version=None)
+    assert isinstance(not_promoted, TrainingJobUpdate)
+    assert not_promoted.state.finished and not_promoted.result_version is None
 
 
 @pytest.mark.parametrize("bad", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0\n"])
