@@ -25,6 +25,7 @@ from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
+from core.supervise import Supervisor
 from schemas.catalog import AUTH_GATEWAY
 
 log = get_logger(__name__)
@@ -82,10 +83,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         producer,
         settings=settings,
     )
-    consuming = asyncio.create_task(consumer.run())
-    following = asyncio.create_task(model_events.run())
-    syncing = asyncio.create_task(gateway.swapper.sync_forever(stop))
-    purging = asyncio.create_task(_purge_expired_forever(gateway, stop))
+    tasks = Supervisor()
+    tasks.start("attempts-consumer", consumer.run)
+    tasks.start("model-events-consumer", model_events.run)
+    tasks.start("registry-sync", lambda: gateway.swapper.sync_forever(stop))
+    tasks.start("expiry-purge", lambda: _purge_expired_forever(gateway, stop))
+    app.state.tasks = tasks
     log.info(
         "gateway ready",
         http=f"{options.http_host}:{options.http_port}",
@@ -93,17 +96,23 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         models=gateway.swapper.current().versions(),
     )
 
-    await stop.wait()
-    log.info("gateway stopping")
+    gave_up = asyncio.create_task(tasks.failed.wait())
+    await asyncio.wait([asyncio.create_task(stop.wait()), gave_up], return_when="FIRST_COMPLETED")
+    log.info("gateway stopping", tasks=tasks.states())
+    stop.set()
     consumer.stop()
     model_events.stop()
-    await asyncio.gather(consuming, following, syncing, purging)
+    await tasks.wait()
     server.should_exit = True
     await http
     await producer.stop()
     gateway.analyser.close()
     await gateway.close()
     log.info("gateway stopped", handled=consumer.handled, dead_lettered=consumer.dead_lettered)
+    if tasks.failed.is_set():
+        # A task that keeps crashing must not leave a half-working gateway behind: exit non-zero
+        # so the orchestrator restarts the process (and says so in its logs).
+        raise SystemExit(f"gateway stopped: a background task kept crashing {tasks.states()}")
 
 
 async def _purge_expired_forever(gateway: Gateway, stop: asyncio.Event) -> None:

@@ -5,7 +5,10 @@
 - The consumer loop commits offsets only after the handler returned (at-least-once; handlers are
   idempotent by their natural id). Bytes that do not decode into a known event, and events whose
   handler keeps failing, go to ``deadletter`` with the source, offset, reason and original bytes;
-  the loop then carries on.
+  the loop then carries on. A handler failing because a store or the broker is away
+  (:func:`core.transient.is_transient`) is retried with growing delays instead, for as long as
+  the outage lasts: an outage is not the record's fault. No record can stop the loop: decoding
+  is total, and a dead letter that cannot be written is logged and counted, not raised.
 - The reader reads topics from their beginning outside any consumer group, committing nothing:
   for tools that look at what was published (the demo), never for a service.
 """
@@ -28,6 +31,7 @@ from aiokafka.errors import (
 
 from core.logging import get_logger
 from core.settings import Settings, get_settings
+from core.transient import is_transient
 from schemas import TOPICS, DecodeError, Event, dead_letter_for, decode, encode
 
 log = get_logger(__name__)
@@ -87,6 +91,8 @@ class EventProducer:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            # Dead letters carry the original record: up to the deadletter topic's 4 MiB.
+            max_request_size=4 * 1024 * 1024,
             request_timeout_ms=15_000,
             retry_backoff_ms=250,
         )
@@ -194,6 +200,7 @@ class ConsumerLoop:
         settings: Settings | None = None,
         handler_attempts: int = 3,
         max_records: int = 100,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self.settings = settings or get_settings()
         unknown = [t for t in topics if t not in TOPICS]
@@ -205,15 +212,21 @@ class ConsumerLoop:
         self.producer = producer
         self.handler_attempts = handler_attempts
         self.max_records = max_records
+        self.max_backoff_s = max_backoff_s
         self.handled = 0
         self.dead_lettered = 0
+        self.dead_letters_lost = 0
+        self.outage_retries = 0
         self._stopping = asyncio.Event()
         self._prefix = self.settings.kafka.topic_prefix
-        self._consumer = AIOKafkaConsumer(
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in self.topics),
             bootstrap_servers=self.settings.kafka.bootstrap,
-            group_id=group_id,
-            client_id=f"{self.settings.kafka.client_id}-{group_id}",
+            group_id=self.group_id,
+            client_id=f"{self.settings.kafka.client_id}-{self.group_id}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
@@ -223,14 +236,25 @@ class ConsumerLoop:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Consumes until :meth:`stop`; may be called again after it raised (a supervisor's
+        restart), with a fresh Kafka consumer that resumes from the group's commits."""
+        if self._stopping.is_set():
+            return
+        self._consumer = self._new_consumer()
         await self._consumer.start()
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for partition, records in batches.items():
+                    done: int | None = None
                     for record in records:
-                        await self._handle(record)
-                    await self._commit(partition, records[-1].offset + 1)
+                        if not await self._handle(record):
+                            break  # stopped during an outage: that record stays uncommitted
+                        done = record.offset + 1
+                    if done is not None:
+                        await self._commit(partition, done)
+                    if self._stopping.is_set():
+                        break
         finally:
             await self._consumer.stop()
 
@@ -247,30 +271,49 @@ class ConsumerLoop:
                 "commit refused after a rebalance", partition=str(partition), error=str(exc)
             )
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Handles or dead-letters ``record``; False only if asked to stop during an outage."""
         logical = record.topic.removeprefix(self._prefix)
         try:
             event = decode(logical, record.value, record.headers)
         except DecodeError as exc:
             await self._dead_letter(record, exc)
-            return
-        for attempt in range(1, self.handler_attempts + 1):
+            return True
+        failures = 0
+        backoff = 0.2
+        while True:
             try:
                 await self.handler(event, record)
                 self.handled += 1
-                return
+                return True
             except Exception as exc:
+                if is_transient(exc):
+                    self.outage_retries += 1
+                    log.warning(
+                        "infrastructure unavailable, record kept for a retry",
+                        topic=logical,
+                        offset=record.offset,
+                        retry_in_s=backoff,
+                        error=repr(exc),
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), backoff)
+                    if self._stopping.is_set():
+                        return False
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                failures += 1
                 log.warning(
                     "handler failed",
                     topic=logical,
                     offset=record.offset,
-                    attempt=attempt,
+                    attempt=failures,
                     error=repr(exc),
                 )
-                if attempt == self.handler_attempts:
+                if failures >= self.handler_attempts:
                     await self._dead_letter(record, exc)
-                    return
-                await asyncio.sleep(0.2 * attempt)
+                    return True
+                await asyncio.sleep(0.2 * failures)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         letter = dead_letter_for(
@@ -283,7 +326,19 @@ class ConsumerLoop:
             error=error,
             consumer_group=self.group_id,
         )
-        await self.producer.publish(letter)
+        try:
+            await self.producer.publish(letter)
+        except Exception as exc:
+            # Raising would stop the loop on this record for ever; losing one letter is less bad.
+            self.dead_letters_lost += 1
+            log.error(
+                "dead letter could not be written, record skipped",
+                topic=letter.source_topic,
+                offset=record.offset,
+                reason=letter.error_reason,
+                error=repr(exc),
+            )
+            return
         self.dead_lettered += 1
         log.warning(
             "dead-lettered",

@@ -17,7 +17,9 @@ right could run the wrong handler.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -48,6 +50,13 @@ DECODE_REASONS: tuple[DecodeReason, ...] = get_args(DecodeReason)
 PROCESSING_FAILED = "processing_failed"
 
 _MAX_ERRORS_LISTED = 10
+# What a dead letter carries of the original record. The deadletter topic takes 4 MiB records;
+# base64 adds a third, and the envelope and the headers need room too.
+DEAD_LETTER_MAX_BYTES = 1536 * 1024
+DEAD_LETTER_MAX_HEADERS = 256
+_HEADER_NAME_MAX = 256
+_HEADER_BYTES_MAX = 256 * 1024
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 class DecodeError(ValueError):
@@ -91,7 +100,21 @@ def encode(event: Event) -> Encoded:
 def decode(
     topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None = None
 ) -> Event:
-    """Parse and validate a record read from ``topic``; raise ``DecodeError`` if it cannot be."""
+    """Parse and validate a record read from ``topic``; raise ``DecodeError`` if it cannot be.
+
+    Total: whatever the bytes provoke in the parser (``RecursionError`` from deeply nested JSON,
+    ``MemoryError``…) comes out as a ``malformed`` DecodeError, so no record can stop a consumer.
+    """
+    try:
+        return _decode(topic, value, headers)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        reason = f"the record broke the parser: {type(exc).__name__}"
+        raise DecodeError("malformed", reason) from exc
+
+
+def _decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> Event:
     if value is None:
         raise DecodeError("malformed", "the record has no value (a tombstone?)")
     body = _parse_object(value)
@@ -136,24 +159,54 @@ def dead_letter_for(
 
     The record's key, value and headers are kept as base64, so ``DeadLetter.original_*``
     give back the exact bytes. ``producer`` defaults to the consumer group.
+
+    Total, like :func:`decode`: a record too big to be carried whole (its value or key over
+    :data:`DEAD_LETTER_MAX_BYTES`, more than :data:`DEAD_LETTER_MAX_HEADERS` headers, a header
+    name too long) still gets a dead letter; what was left out is named in the message, with
+    the sha256 of an omitted value so the original can be found upstream.
     """
     reason: str
     if isinstance(error, DecodeError):
         reason, message = error.reason, error.message
     else:
         reason, message = PROCESSING_FAILED, f"{type(error).__name__}: {error}"
+    omitted: list[str] = []
+    kept_headers = list(headers or ())
+    if len(kept_headers) > DEAD_LETTER_MAX_HEADERS:
+        omitted.append(f"{len(kept_headers) - DEAD_LETTER_MAX_HEADERS} headers")
+        kept_headers = kept_headers[:DEAD_LETTER_MAX_HEADERS]
+    if any(len(name) > _HEADER_NAME_MAX for name, _ in kept_headers):
+        omitted.append("the end of over-long header names")
+    carried = [(name[:_HEADER_NAME_MAX], raw) for name, raw in kept_headers]
+    if sum(len(raw) for _, raw in carried) > _HEADER_BYTES_MAX:
+        omitted.append("header values")
+        carried = [(name, b"") for name, _ in carried]
+    if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
+        digest = hashlib.sha256(value).hexdigest()
+        omitted.append(f"the value ({len(value)} bytes, sha256 {digest})")
+        value = None
+    if key is not None and len(key) > DEAD_LETTER_MAX_BYTES:
+        omitted.append(f"the key ({len(key)} bytes)")
+        key = None
+    if omitted:
+        # First, so that truncating a long error message never hides it.
+        message = f"[not carried: {'; '.join(omitted)}] {message}"
     return DeadLetter(
         producer=producer or consumer_group,
-        source_topic=topic,
+        source_topic=topic if _TOPIC_NAME.match(topic) else _unprintable_topic(topic),
         partition=partition,
         offset=offset,
         original_key=_b64(key),
         original=_b64(value),
-        headers=[(name, base64.b64encode(raw).decode("ascii")) for name, raw in headers or ()],
+        headers=[(name, base64.b64encode(raw).decode("ascii")) for name, raw in carried],
         error_reason=reason,
         error_message=message[:TEXT_MAX_LENGTH],
         consumer_group=consumer_group,
     )
+
+
+def _unprintable_topic(topic: str) -> str:
+    return "invalid-topic-" + hashlib.sha256(topic.encode("utf-8", "replace")).hexdigest()[:16]
 
 
 def _b64(raw: bytes | None) -> str | None:

@@ -67,9 +67,15 @@ class Outputs:
             producer=self.producer_id,
         )
         encoded = encode(letter)
-        await self.topics[encoded.topic].send(
-            key=encoded.key, value=encoded.value, headers=encoded.headers, force=True
-        )
+        try:
+            await self.topics[encoded.topic].send(
+                key=encoded.key, value=encoded.value, headers=encoded.headers, force=True
+            )
+        except Exception:
+            # Raising here would stop the stream on this record; losing one letter is less bad.
+            self.telemetry.records.labels(logical, "deadletter_lost").inc()
+            log.exception("dead letter could not be written, record skipped", offset=message.offset)
+            return
         self.telemetry.records.labels(logical, "deadletter").inc()
         log.warning(
             "dead-lettered", topic=logical, offset=message.offset, reason=letter.error_reason

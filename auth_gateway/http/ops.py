@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from auth_gateway.http.deps import loaded_gateway
+from core.supervise import Supervisor
 
 router = APIRouter(tags=["operations"])
 
@@ -39,7 +40,12 @@ async def readyz(request: Request, response: Response) -> Readiness:
     """Ready once the models are loaded and the document and object stores answer."""
     gw = loaded_gateway(request)
     checks = {"engines": "loading"} if gw is None else {"engines": "loaded", **await gw.probe()}
-    ready = all(v in {"ok", "loaded"} for v in checks.values())
+    # The service's supervised tasks (consumers, registry sync): a dead consumer is not ready.
+    tasks: Supervisor | None = getattr(request.app.state, "tasks", None)
+    if tasks is not None:
+        checks |= tasks.states()
+    # "stopped": a task that finished its work (the purge where the server has TTL indexes).
+    ready = all(v in {"ok", "loaded", "stopped"} for v in checks.values())
     response.status_code = 200 if ready else 503
     return Readiness(ready=ready, checks=checks)
 

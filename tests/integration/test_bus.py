@@ -147,6 +147,85 @@ async def test_failing_handler_dead_letters_and_moves_on(
     assert letter.error_reason == "processing_failed"  # type: ignore[attr-defined]
 
 
+async def test_no_record_stops_the_consumer(topics: Settings, producer: EventProducer) -> None:
+    # The audit's three killers: nesting that breaks json.loads, more headers than a dead
+    # letter may hold, and a value too big to be carried whole.
+    first, _ = _two_attempts()
+    key = first.key().encode()  # one partition: the good record comes after the bad ones
+    await producer.publish_raw("auth.attempts", b"[" * 100_000, key=key)
+    many_headers = [(f"x-{i}", b"v") for i in range(300)]
+    await producer.publish_raw("auth.attempts", b"{}", key=key, headers=many_headers)
+    await producer.publish_raw("auth.attempts", b"x" * 1_000_000, key=key)
+    await producer.publish(first)
+    handled: list[Event] = []
+    done = asyncio.Event()
+
+    async def handle(event: Event, _record: object) -> None:
+        handled.append(event)
+        done.set()
+
+    loop = ConsumerLoop(["auth.attempts"], f"hr-{uuid.uuid4()}", handle, producer, settings=topics)
+    await _run_loop_until(loop, done)
+    assert handled == [first]
+    assert (loop.dead_lettered, loop.dead_letters_lost) == (3, 0)
+    letters = [
+        decode("deadletter", r.value) for r in await read_topic(topics, "deadletter", at_least=3)
+    ]
+    assert all(letter.error_reason == "malformed" for letter in letters)  # type: ignore[attr-defined]
+    assert any("44 headers" in letter.error_message for letter in letters)  # type: ignore[attr-defined]
+
+
+async def test_an_outage_is_waited_out_not_dead_lettered(
+    topics: Settings, producer: EventProducer
+) -> None:
+    first, _ = _two_attempts()
+    await producer.publish(first)
+    calls = 0
+    done = asyncio.Event()
+
+    async def handle(event: Event, _record: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 5:  # more failures than handler_attempts: a bug would be dead-lettered
+            raise ConnectionRefusedError("mongo is restarting")
+        done.set()
+
+    loop = ConsumerLoop(
+        ["auth.attempts"],
+        f"out-{uuid.uuid4()}",
+        handle,
+        producer,
+        settings=topics,
+        handler_attempts=2,
+        max_backoff_s=0.4,
+    )
+    await _run_loop_until(loop, done)
+    assert (calls, loop.handled, loop.dead_lettered, loop.outage_retries) == (6, 1, 0, 5)
+
+
+async def test_a_dead_letter_that_cannot_be_written_is_skipped(
+    topics: Settings, producer: EventProducer
+) -> None:
+    first, _ = _two_attempts()
+    await producer.publish_raw("auth.attempts", b"not json", key=b"u1")
+    await producer.publish(first)
+    done = asyncio.Event()
+
+    async def handle(_event: Event, _record: object) -> None:
+        done.set()
+
+    class BrokenDeadLetters(EventProducer):
+        async def publish(self, event: Event, *, timeout_s: float = 60.0) -> tuple[int, int]:
+            raise RuntimeError("deadletter topic unavailable")
+
+    async with BrokenDeadLetters(topics) as broken:
+        loop = ConsumerLoop(
+            ["auth.attempts"], f"lost-{uuid.uuid4()}", handle, broken, settings=topics
+        )
+        await _run_loop_until(loop, done)
+    assert (loop.handled, loop.dead_lettered, loop.dead_letters_lost) == (1, 0, 1)
+
+
 async def test_producing_across_a_kafka_restart_loses_nothing(
     topics: Settings, producer: EventProducer
 ) -> None:

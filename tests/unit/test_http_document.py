@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
 from auth_gateway.http import create_app
 from auth_gateway.http.uploads import AUDIO_MAGIC, IMAGE_MAGIC, sniff
+from core.supervise import Supervisor
 
 APP = create_app(lambda: None)
 DOC: dict[str, Any] = APP.openapi()
@@ -85,3 +87,20 @@ async def test_while_loading_readyz_says_so_and_routes_answer_starting() -> None
         response = await http.post("/challenges", json={"user_id": "u", "terminal_id": "t"})
         assert response.status_code == 503 and response.json()["error"] == "starting"
         assert (await http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_readyz_reports_a_consumer_that_keeps_crashing() -> None:
+    async def doomed() -> None:
+        raise RuntimeError("consumer bug")
+
+    app = create_app(lambda: None)
+    tasks = Supervisor(max_restarts=0)
+    tasks.start("attempts-consumer", doomed)
+    app.state.tasks = tasks
+    await asyncio.wait_for(tasks.failed.wait(), 5)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw"
+    ) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["attempts-consumer"] == "failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from schemas import (
     encode,
 )
 from schemas.catalog import EVENT_CLASSES
+from schemas.codec import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADERS
 from schemas.examples import example_events
 
 EXAMPLES = example_events()
@@ -238,6 +240,34 @@ def test_dead_letter_for_a_tombstone_and_a_processing_error() -> None:
 def test_dead_letter_message_is_bounded() -> None:
     dead = dead_letter_for("metrics", 0, 0, None, b"x", None, ValueError("x" * 10_000), "p")
     assert len(dead.error_message) <= 2000
+
+
+def test_no_bytes_break_the_decoder() -> None:
+    # json.loads raises RecursionError on deep nesting: it must still be a DecodeError.
+    for value in (b"[" * 100_000, b'{"a":' * 100_000):
+        with pytest.raises(DecodeError) as info:
+            decode("auth.attempts", value, None)
+        assert info.value.reason == "malformed"
+
+
+def test_a_record_too_big_for_a_dead_letter_still_gets_one() -> None:
+    value = b"x" * (DEAD_LETTER_MAX_BYTES + 1)
+    headers = [(f"h{i}" + "n" * 300, b"v" * 2048) for i in range(DEAD_LETTER_MAX_HEADERS + 44)]
+    error = DecodeError("malformed", "not JSON")
+    dead = dead_letter_for("auth.attempts", 0, 9, b"k", value, headers, error, "gw")
+    assert dead.original is None
+    assert hashlib.sha256(value).hexdigest() in dead.error_message
+    assert "44 headers" in dead.error_message and "header names" in dead.error_message
+    assert len(dead.headers) == DEAD_LETTER_MAX_HEADERS
+    assert all(len(name) <= 256 for name, _ in dead.headers)
+    # and it still fits the deadletter topic once encoded
+    assert len(encode(dead).value) < 4 * 1024 * 1024
+    assert dead.original_key_bytes() == b"k"
+
+
+def test_a_dead_letter_for_a_topic_name_kafka_would_refuse() -> None:
+    dead = dead_letter_for("bad topic/\u00e9", 0, 0, None, b"x", None, ValueError("v"), "gw")
+    assert dead.source_topic.startswith("invalid-topic-")
 
 
 def test_a_second_version_sits_beside_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
