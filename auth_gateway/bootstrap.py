@@ -25,6 +25,7 @@ from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
 from auth_gateway.templates import TemplateStore
+from auth_gateway.terminal_auth import TerminalAuth
 from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
@@ -92,6 +93,7 @@ def bootstrap(
         analyser=analyser,
         # Read once: a missing or unreadable key file stops the gateway at start.
         admin_key=options.admin_key(),
+        terminals=TerminalAuth(options.terminal_key(), options.revoked_terminals),
         templates=templates,
         challenges=challenges,
         replay=replay,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
 from core.settings import get_settings
@@ -16,7 +17,9 @@ gateway_app = typer.Typer(
         "KibaLock gateway: consumes auth.attempts, decides, serves the REST API "
         "(KIBALOCK_GATEWAY__HTTP_PORT, default 8080; docs at /docs). Needs a template key "
         "(KIBALOCK_GATEWAY__TEMPLATE_KEY or _FILE) and, for admin endpoints, "
-        "KIBALOCK_GATEWAY__API_KEY (or _FILE)."
+        "KIBALOCK_GATEWAY__API_KEY (or _FILE); terminals need "
+        "KIBALOCK_GATEWAY__TERMINAL_MASTER_KEY (or _FILE) and each its own key "
+        "(`kibalock gateway terminal-key ID`)."
     ),
     invoke_without_command=True,
 )
@@ -56,6 +59,45 @@ def keygen(
     out.touch(mode=0o600)
     out.write_text(new_key() + "\n")
     console.print(f"wrote {out}; set KIBALOCK_GATEWAY__TEMPLATE_KEY_FILE={out}")
+
+
+@gateway_app.command("terminal-master")
+def terminal_master(
+    out: Annotated[Path, typer.Option(help="file to write the new terminal master key to")],
+) -> None:
+    """Write a new terminal master key, from which each terminal's own key is derived."""
+    from auth_gateway.terminal_auth import new_master_key
+
+    if out.exists():
+        console.print(
+            f"[red]{out} exists; refusing to overwrite it (every terminal key depends on it)[/]"
+        )
+        raise typer.Exit(1)
+    out.touch(mode=0o600)
+    out.write_text(new_master_key() + "\n")
+    console.print(f"wrote {out}; set KIBALOCK_GATEWAY__TERMINAL_MASTER_KEY_FILE={out}")
+
+
+@gateway_app.command("terminal-key")
+def terminal_key_command(
+    terminal_id: Annotated[str, typer.Argument(help="the terminal's id, as it sends it")],
+) -> None:
+    """Print the key one terminal presents in X-Terminal-Key (from the configured master key)."""
+    from auth_gateway.terminal_auth import terminal_key
+    from schemas.fields import Identifier
+
+    try:
+        TypeAdapter(Identifier).validate_python(terminal_id)
+        master = get_settings().gateway.terminal_key()
+    except (ValidationError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if master is None:
+        console.print(
+            "[red]no terminal master key: set KIBALOCK_GATEWAY__TERMINAL_MASTER_KEY_FILE[/]"
+        )
+        raise typer.Exit(2)
+    typer.echo(terminal_key(master, terminal_id))
 
 
 @gateway_app.command()

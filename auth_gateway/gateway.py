@@ -20,6 +20,7 @@ from auth_gateway.lockouts import LockoutBook
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
 from auth_gateway.templates import TemplateStore
+from auth_gateway.terminal_auth import TerminalAuth
 from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
@@ -39,6 +40,7 @@ class Gateway:
     producer: EventProducer
     analyser: Analyser
     admin_key: SecretStr | None
+    terminals: TerminalAuth
     templates: TemplateStore
     challenges: ChallengeStore
     replay: ReplayGuard

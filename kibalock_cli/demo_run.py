@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from auth_gateway.terminal_auth import new_master_key, terminal_key
 from core import docstore
 from core.bus import EventProducer, EventReader, ensure_topics
 from core.objectstore import ObjectStore
@@ -58,12 +59,13 @@ async def _reset(settings: Settings) -> None:
 
 
 def _start_gateway(
-    settings: Settings, key_file: Path, api_key: str, port: int, log: Path
+    settings: Settings, key_file: Path, api_key: str, terminal_master: str, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
     gateway = settings.gateway.model_copy(
         update={
             "template_key_file": key_file,
             "api_key": SecretStr(api_key),
+            "terminal_master_key": SecretStr(terminal_master),
             "http_port": port,
             "consumer_group": f"auth-gateway-{NAMESPACE}",
         }
@@ -144,12 +146,13 @@ async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
         await _reset(settings)
     port = free_port()
     api_key = base64.urlsafe_b64encode(os.urandom(18)).decode()
+    terminal_master = new_master_key()
     log = out / "gateway.log"
     with tempfile.TemporaryDirectory() as secrets:
         key_file = Path(secrets) / "template.key"
         key_file.write_text(base64.b64encode(os.urandom(32)).decode())
         key_file.chmod(0o600)
-        gateway = _start_gateway(settings, key_file, api_key, port, log)
+        gateway = _start_gateway(settings, key_file, api_key, terminal_master, port, log)
         url = f"http://127.0.0.1:{port}"
         try:
             with console.status(f"starting the gateway (models load); log: {log}"):
@@ -183,6 +186,7 @@ async def run_demo(base: Settings, data: Path, people: int, out: Path) -> int:
                     producer=producer,
                     objects=ObjectStore(settings),
                     gateway_url=url,
+                    key=SecretStr(terminal_key(SecretStr(terminal_master), "demo-terminal-1")),
                 )
                 try:
                     sent = await run_scenarios(terminal, crowd)

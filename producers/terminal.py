@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from core.bus import EventProducer
 from core.objectstore import ObjectStore
@@ -41,13 +41,19 @@ class Terminal:
         producer: EventProducer,
         objects: ObjectStore,
         gateway_url: str,
+        key: SecretStr,
         language: Language = Language.EN,
     ) -> None:
         self.terminal_id = terminal_id
         self.language = language  # what its challenges are said in, unless a login picks one
         self._producer = producer
         self._objects = objects
-        self._http = httpx.AsyncClient(base_url=gateway_url, timeout=30)
+        # The terminal's own key (`kibalock gateway terminal-key ID`), sent on every request.
+        self._http = httpx.AsyncClient(
+            base_url=gateway_url,
+            timeout=30,
+            headers={"X-Terminal-Key": key.get_secret_value()},
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

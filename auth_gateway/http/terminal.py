@@ -1,7 +1,9 @@
 """What a login terminal calls: ``POST /challenges``, then ``POST /verify``.
 
 ``/verify`` is the synchronous path for terminals without Kafka: the same engine and decision
-log as the ``auth.attempts`` consumer.
+log as the ``auth.attempts`` consumer. Both need the terminal's own key (``X-Terminal-Key``),
+checked before anything is stored; the answer says only the outcome and what to do next
+(:mod:`auth_gateway.terminal_view`), never scores or reasons.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auth_gateway.handlers import verify_attempt
-from auth_gateway.http.deps import STARTING, Gw
+from auth_gateway.http.deps import STARTING, TERMINAL_ERRORS, Gw, TerminalKey, require_terminal
 from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
@@ -25,9 +27,10 @@ from auth_gateway.http.uploads import (
     part_types,
     read_upload,
 )
-from schemas import AuthAttempt, AuthDecision, MediaRef
+from auth_gateway.terminal_view import NextStep, next_step
+from schemas import AuthAttempt, MediaRef
 from schemas.catalog import AUTH_GATEWAY
-from schemas.enums import Language
+from schemas.enums import Language, Outcome
 from schemas.fields import Identifier
 from schemas.keys import attempt_media_key
 
@@ -75,16 +78,24 @@ class VerifyForm(MultipartForm):
 
 
 class VerifyResponse(BaseModel):
-    decision: AuthDecision
+    attempt_id: Identifier = Field(description="to quote to an administrator or in feedback")
+    outcome: Outcome
+    next_step: NextStep = Field(
+        description="`done` when accepted; otherwise what the person can do (`not_recognised`"
+        " never says why: unknown, locked and mismatched users look the same)"
+    )
     session_id: str | None = Field(description="set when the attempt is accepted")
 
 
 @router.post(
     "/challenges",
-    responses=error_responses({400: MALFORMED_BODY, 422: INVALID_REQUEST}),
+    responses=error_responses({400: MALFORMED_BODY, 422: INVALID_REQUEST, **TERMINAL_ERRORS}),
 )
-async def issue_challenge(body: ChallengeRequest, gw: Gw) -> ChallengeResponse:
+async def issue_challenge(
+    body: ChallengeRequest, gw: Gw, terminal_key: TerminalKey
+) -> ChallengeResponse:
     """Digits for the person to say at the terminal, bound to the user and the terminal."""
+    require_terminal(gw, body.terminal_id, terminal_key)
     challenge = await gw.challenges.issue(body.user_id, body.terminal_id, body.language)
     return ChallengeResponse(
         challenge_id=challenge.challenge_id,
@@ -101,12 +112,16 @@ async def issue_challenge(body: ChallengeRequest, gw: Gw) -> ChallengeResponse:
             413: "`too_large`: a file is larger than the gateway's upload limit",
             415: "`unsupported_media`: a file's content is not one of the accepted media types",
             422: f"{INVALID_REQUEST}; `empty_upload`: a file is empty",
+            **TERMINAL_ERRORS,
         }
     ),
     openapi_extra=part_types(face=media_types(IMAGE_MAGIC), voice=media_types(AUDIO_MAGIC)),
 )
-async def verify(form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw) -> VerifyResponse:
-    """A login attempt, decided: accepted (with a session) or refused, with the reasons."""
+async def verify(
+    form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw, terminal_key: TerminalKey
+) -> VerifyResponse:
+    """A login attempt, decided: accepted (with a session), refused, or to be captured again."""
+    require_terminal(gw, form.terminal_id, terminal_key)
     limit = gw.settings.gateway.max_upload_bytes
     uploads = {
         name: await read_upload(upload, limit, table, name)
@@ -138,6 +153,8 @@ async def verify(form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw
     )
     handled = await verify_attempt(gw, attempt)
     return VerifyResponse(
-        decision=handled.decision,
+        attempt_id=attempt_id,
+        outcome=handled.decision.outcome,
+        next_step=next_step(handled.decision),
         session_id=handled.session.session_id if handled.session else None,
     )

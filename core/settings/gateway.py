@@ -11,6 +11,12 @@ class GatewaySection(Section):
     # Admin endpoints (enrolment, erasure, model import, exports) need this key.
     api_key: SecretStr | None = None
     api_key_file: ExpandedPath | None = None
+    # Terminals authenticate `/challenges` and `/verify` with a key of their own, derived from
+    # this master key (`kibalock gateway terminal-key ID` prints it); none: terminals refused.
+    terminal_master_key: SecretStr | None = None
+    terminal_master_key_file: ExpandedPath | None = None
+    # Terminals whose keys no longer open anything (a stolen or retired terminal).
+    revoked_terminals: list[str] = Field(default_factory=list)
     # AES-256-GCM key for templates at rest: base64 of 32 bytes, or a file holding it.
     template_key: SecretStr | None = None
     template_key_file: ExpandedPath | None = None
@@ -35,12 +41,26 @@ class GatewaySection(Section):
 
     def admin_key(self) -> SecretStr | None:
         """The admin API key, inline or from ``api_key_file``; None disables the admin API."""
-        if self.api_key is not None or self.api_key_file is None:
-            return self.api_key
-        try:
-            text = self.api_key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read gateway.api_key_file: {exc}") from exc
-        if not text:
-            raise ValueError(f"gateway.api_key_file {self.api_key_file} is empty")
-        return SecretStr(text)
+        return _inline_or_file(self.api_key, self.api_key_file, "gateway.api_key_file")
+
+    def terminal_key(self) -> SecretStr | None:
+        """The terminals' master key, inline or from its file; None refuses every terminal."""
+        return _inline_or_file(
+            self.terminal_master_key,
+            self.terminal_master_key_file,
+            "gateway.terminal_master_key_file",
+        )
+
+
+def _inline_or_file(
+    inline: SecretStr | None, path: ExpandedPath | None, name: str
+) -> SecretStr | None:
+    if inline is not None or path is None:
+        return inline
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {name}: {exc}") from exc
+    if not text:
+        raise ValueError(f"{name} {path} is empty")
+    return SecretStr(text)

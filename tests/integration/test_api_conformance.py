@@ -28,7 +28,7 @@ from auth_gateway.bootstrap import bootstrap
 from auth_gateway.http import create_app
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
-from tests.integration.conftest import namespaced, with_gateway_keys
+from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
 from tests.registry_kit import good
 
 API_KEY = "conformance-admin-key"
@@ -42,6 +42,7 @@ CHECKS = (
 )
 # Bounded for 2 busy cores: /verify and /enroll run the real engines on every case.
 MAX_EXAMPLES = 20
+TERMINAL_OPERATIONS = {"POST /challenges", "POST /verify"}
 SEED = 20240917
 
 
@@ -81,6 +82,12 @@ def _add_enrolment_hooks(schema: BaseSchema) -> None:
             for name in ("faces", "voices"):
                 if isinstance(case.body.get(name), bytes):
                     case.body[name] = [case.body[name]]
+        # A terminal presents its own key; a schema cannot say "the key of that terminal_id".
+        # The unauthorised paths are tested in test_gateway.py.
+        if case.operation.label in TERMINAL_OPERATIONS and isinstance(case.body, dict):
+            terminal = case.body.get("terminal_id")
+            if isinstance(terminal, str):
+                case.headers.update(terminal_headers(terminal))
         return case
 
     @schema.hooks.hook

@@ -35,7 +35,7 @@ from schemas import (
     decode,
 )
 from schemas.enums import FeedbackLabel, FeedbackSource, Language, LockAction, Outcome
-from tests.integration.conftest import namespaced, with_gateway_keys
+from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 
@@ -472,12 +472,32 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
         )
         assert again.status_code == 409 and again.json()["error"] == "version_exists"
 
-        response = await http.post("/challenges", json={"user_id": "a b", "terminal_id": "t"})
+        response = await http.post(
+            "/challenges",
+            json={"user_id": "a b", "terminal_id": "t"},
+            headers=terminal_headers("t"),
+        )
         assert response.status_code == 422 and "message" in response.json()
+        # A terminal without its key, or with another terminal's, learns nothing and stores nothing.
+        for headers in ({}, terminal_headers("t2")):
+            response = await http.post(
+                "/challenges", json={"user_id": "u", "terminal_id": "t"}, headers=headers
+            )
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] == "unauthorized_terminal"
+            response = await http.post(
+                "/verify",
+                data={"user_id": "u", "terminal_id": "t"},
+                files={"face": ("f.jpg", b"\xff\xd8\xff\xe0 jpeg", "image/jpeg")},
+                headers=headers,
+            )
+            assert response.status_code == 401 and "message" in response.json()
+        assert not await gateway.objects.list_keys(gateway.objects.bucket("samples"), "u/")
         response = await http.post(
             "/verify",
             data={"user_id": "u", "terminal_id": "t"},
             files={"face": ("f.jpg", b"GIF89a", "image/gif")},
+            headers=terminal_headers("t"),
         )
         assert response.status_code == 415 and response.json()["error"] == "unsupported_media"
         # An id the schema refuses is refused before any media is stored.
@@ -485,6 +505,7 @@ async def test_admin_endpoints_need_the_key_and_imports_refuse_paths(gateway: Ga
             "/verify",
             data={"user_id": ".x", "terminal_id": "t"},
             files={"face": ("f.jpg", b"\xff\xd8\xff\xe0 jpeg", "image/jpeg")},
+            headers=terminal_headers("t"),
         )
         assert response.status_code == 422 and response.json()["error"] == "invalid_request"
         samples = gateway.objects.bucket("samples")
@@ -501,9 +522,12 @@ async def test_a_terminal_declares_the_challenge_language(gateway: Gateway, data
         transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=120
     ) as http:
         body = {"user_id": user, "terminal_id": "term-az"}
-        refused = await http.post("/challenges", json={**body, "language": "de"})
+        key = terminal_headers("term-az")
+        refused = await http.post("/challenges", json={**body, "language": "de"}, headers=key)
         assert refused.status_code == 422, refused.text
-        issued = (await http.post("/challenges", json={**body, "language": "az"})).json()
+        issued = (
+            await http.post("/challenges", json={**body, "language": "az"}, headers=key)
+        ).json()
     # Unique bytes (an odd pause): the gateway refuses byte-identical media as a replay.
     clips = [(data_dir / "voices" / f"{d}_george_9.wav").read_bytes() for d in issued["digits"]]
     event = await attempt(
@@ -542,8 +566,11 @@ async def test_rest_enrol_verify_and_erasure_leave_nothing(
         )
         assert response.status_code == 200, response.text
 
+        key = terminal_headers("t9")
         challenge = (
-            await http.post("/challenges", json={"user_id": person.user_id, "terminal_id": "t9"})
+            await http.post(
+                "/challenges", json={"user_id": person.user_id, "terminal_id": "t9"}, headers=key
+            )
         ).json()
         response = await http.post(
             "/verify",
@@ -556,11 +583,16 @@ async def test_rest_enrol_verify_and_erasure_leave_nothing(
                 "face": ("p.jpg", person.probe_photo(0), "image/jpeg"),
                 "voice": ("v.wav", person.say(challenge["digits"]), "audio/wav"),
             },
+            headers=key,
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["decision"]["outcome"] == "accept", body["decision"]["reasons"]
-        assert body["session_id"]
+        logged = await gateway.decisions.find(body["attempt_id"])
+        assert body["outcome"] == "accept", logged
+        assert body["next_step"] == "done" and body["session_id"]
+        # The terminal hears the outcome only: no scores, thresholds, digits or reasons.
+        assert set(body) == {"attempt_id", "outcome", "next_step", "session_id"}
+        assert logged is not None and logged.outcome == "accept"
 
         response = await http.delete(f"/users/{person.user_id}", headers=ok)
         assert response.status_code == 200, response.text

@@ -22,6 +22,7 @@ ADMIN = {
     "GET /api/models",
     "POST /api/models/{name}/rollback",
 }
+TERMINAL = {"POST /challenges", "POST /verify"}
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 
 
@@ -33,13 +34,19 @@ def _operations() -> dict[str, dict[str, Any]]:
     }
 
 
-def test_admin_operations_and_only_they_declare_the_api_key() -> None:
-    secured = {label for label, op in _operations().items() if op.get("security")}
-    assert secured == ADMIN
-    scheme = DOC["components"]["securitySchemes"]["APIKeyHeader"]
-    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
-    for label in ADMIN:
-        assert {"401", "503"} <= set(_operations()[label]["responses"]), label
+def test_admin_and_terminal_operations_and_only_they_declare_their_keys() -> None:
+    def schemes(op: dict[str, Any]) -> set[str]:
+        return {name for requirement in op.get("security", []) for name in requirement}
+
+    operations = _operations()
+    schemes_doc = DOC["components"]["securitySchemes"]
+    by_header = {s["name"]: name for name, s in schemes_doc.items()}
+    admin, terminal = by_header["X-API-Key"], by_header["X-Terminal-Key"]
+    assert {label for label, op in operations.items() if admin in schemes(op)} == ADMIN
+    assert {label for label, op in operations.items() if terminal in schemes(op)} == TERMINAL
+    assert all(schemes_doc[s]["type"] == "apiKey" for s in (admin, terminal))
+    for label in ADMIN | TERMINAL:
+        assert {"401", "503"} <= set(operations[label]["responses"]), label
 
 
 def test_every_error_response_is_the_json_error_body() -> None:

@@ -318,3 +318,15 @@ def _env_names(model: type[BaseModel], prefix: str) -> list[str]:
         else:
             names.append(f"{prefix}{name.upper()}")
     return names
+
+
+def test_the_terminal_master_key_is_read_inline_or_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "terminals.key").write_text("master-from-file\n")
+    from_file = Settings(gateway={"terminal_master_key_file": tmp_path / "terminals.key"})
+    assert from_file.gateway.terminal_key() == SecretStr("master-from-file")
+    assert Settings().gateway.terminal_key() is None
+    (tmp_path / "empty.key").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        Settings(
+            gateway={"terminal_master_key_file": tmp_path / "empty.key"}
+        ).gateway.terminal_key()
