@@ -123,7 +123,7 @@ async def curated_items(db: Database, modality: Modality) -> list[Dated]:
         event = TrainingSampleCaptured.model_validate_json(doc["event"])
         ref = event.face if modality is Modality.FACE else event.voice
         if ref is not None:
-            item = _item(
+            item = media_item(
                 ref, TRAINING_BUCKET, event.user_id, modality, event.terminal_id, event.origin.value
             )
             dated.append(Dated(item, doc.get("captured_at")))
@@ -138,21 +138,23 @@ async def enrolment_items(db: Database, modality: Modality) -> list[Dated]:
         for sample in user["enrol_samples"]:
             if sample["modality"] == modality.value:
                 ref = MediaRef.model_validate(sample["ref"])
-                item = _item(
+                item = media_item(
                     ref, SAMPLES_BUCKET, user["user_id"], modality, ENROLMENT, ENROLMENT_ORIGIN
                 )
                 dated.append(Dated(item, user.get("enrolled_at")))
     return dated
 
 
-def _item(
+def media_item(
     ref: MediaRef,
     logical_bucket: str,
-    user_id: str,
+    user_id: str | None,
     modality: Modality,
     condition: str,
     origin: str,
 ) -> SnapshotItem:
+    """The item of a stored medium (``ref``'s bucket is physical; ``logical_bucket`` names it
+    without the deployment's prefix). Other sources (imports) make their items with it too."""
     return SnapshotItem(
         bucket=logical_bucket,
         key=ref.key,

@@ -41,6 +41,7 @@ CHECKSUM = "checksum_mismatch"
 # Media fetched and analysed at once: one analyses while the next downloads (the engines
 # serialise their model calls anyway).
 IN_FLIGHT = 2
+REPORT_STEP = 0.01
 
 
 class Engines:
@@ -81,15 +82,18 @@ async def extract(
     width = embedder_for(snapshot.modality).width
     slots = asyncio.Semaphore(IN_FLIGHT)
     done = 0
+    reported = 0.0
     total = len(snapshot.items)
 
     async def one(item: SnapshotItem) -> NDArray[np.float32] | str:
-        nonlocal done
+        nonlocal done, reported
         async with slots:
             outcome = await _row(objects, item, analyse)
         done += 1
-        if progress is not None:
-            await progress(done / total)
+        # Every percent, not every item: a report may be a database write and an event.
+        if progress is not None and (done == total or done / total - reported >= REPORT_STEP):
+            reported = done / total
+            await progress(reported)
         return outcome
 
     outcomes = await asyncio.gather(*(one(item) for item in snapshot.items))

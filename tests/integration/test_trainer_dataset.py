@@ -6,6 +6,7 @@ SampleCapture), so the data is laid out exactly as in production.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections import Counter
@@ -37,6 +38,7 @@ from trainer import dataset, retention
 from trainer.extract import Engines, extract
 from trainer.features import ENROLMENT
 from trainer.jobs import Job, JobRequest
+from trainer.pipeline import JobFailed
 from trainer.training_data import load_split
 
 QUALITIES = {"face": 0.97, "voice": 0.97}
@@ -257,6 +259,56 @@ async def test_retention_erases_only_curated_media_past_their_time(
         assert await dataset.load(db, snapshot.digest) is not None  # lineage is kept
         again = await retention.sweep(db, store, TrainerSection(raw_media_retention_days=30), now)
         assert (again.samples, again.objects) == (0, 0)
+
+        # The timer: a sample that ages is erased by the next tick, and stop ends the loop.
+        await db["training_samples"].update_one(
+            {"sample_id": "a2"}, {"$set": {"captured_at": now - timedelta(days=60)}}
+        )
+        stop = asyncio.Event()
+        timed = TrainerSection(raw_media_retention_days=30, retention_sweep_interval_s=0.2)
+        loop = asyncio.create_task(retention.sweep_periodically(db, store, timed, stop))
+        for _ in range(50):
+            if await db["training_samples"].count_documents({}) == 1:
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(loop, timeout=5)
+        assert [d["sample_id"] async for d in db["training_samples"].find({})] == ["a3"]
+    finally:
+        await client.drop_database(ns_settings.mongo.database)
+        await client.close()
+
+
+async def test_too_little_data_fails_the_job_with_what_was_found(
+    ns_settings: Settings, store: ObjectStore, producer: EventProducer
+) -> None:
+    client = docstore.client(ns_settings)
+    db = client[ns_settings.mongo.database]
+    try:
+        capture = SampleCapture(db, store, producer, threshold=0.0)
+        noise = b"RIFF this is no wave"
+        ref = await store.put_bytes(store.bucket("samples"), "bob/a1/voice", noise, "audio/wav")
+        upload = AuthAttempt(
+            producer="tests", attempt_id="a1", terminal_id="term-9", user_id="bob", voice=ref
+        )
+        assert await capture.capture(upload, {"voice": noise}, QUALITIES, SampleOrigin.ACCEPTED)
+        now = datetime.now(UTC)
+        request = JobRequest(model=VOICE_EMBEDDER, reason=RetrainReason.MANUAL, requested_by="t")
+        job = Job(job_id="job-thin", key="k", request=request, created_at=now, updated_at=now)
+
+        with pytest.raises(JobFailed) as failed:
+            await load_split(db, store, Engines(), job, TrainerSection())
+
+        assert failed.value.reason == "too_little_data"
+        assert "0 samples of 0 users" in failed.value.message
+        assert "media skipped: corrupt 1" in failed.value.message
+        snapshots = [d async for d in db[dataset.SNAPSHOTS].find({})]
+        assert len(snapshots) == 1 and snapshots[0]["jobs"] == ["job-thin"]
+        assert snapshots[0]["derived"][0]["counts"] == {
+            "samples_used": 0,
+            "skipped_corrupt": 1,
+            "snapshot_items": 1,
+        }
     finally:
         await client.drop_database(ns_settings.mongo.database)
         await client.close()
