@@ -52,6 +52,10 @@ class Dated:
     item: SnapshotItem
     at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("a capture time must carry its time zone")
+
 
 @dataclass(frozen=True)
 class Snapshot:
