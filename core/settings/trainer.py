@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from core.settings.base import Section
 
 
@@ -10,3 +12,25 @@ class TrainerSection(Section):
     enabled: bool = True
     # Publish a version that passed the trainer's own evaluation, or leave it for an operator.
     auto_publish: bool = True
+
+    # --- Training data: snapshot, split and retention (trainer/dataset.py, split.py,
+    # retention.py) ---
+    # Curated samples of one user a snapshot takes, the newest first; enrolment samples are
+    # always taken (they are the templates).
+    max_samples_per_user: int = Field(default=200, ge=1)
+    # Share of users held out whole as the identity-disjoint guard set, and its floor; the
+    # guard only takes users the training set can spare (see min_train_users).
+    guard_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    guard_min_users: int = Field(default=1, ge=0)
+    # Share of each training user's samples (per condition) held back for validation.
+    validation_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    # Below these a job fails with too_little_data instead of training on noise: users with at
+    # least min_samples_per_user usable samples, one of them held back for validation.
+    min_train_users: int = Field(default=2, ge=1)
+    min_samples_per_user: int = Field(default=2, ge=2)
+    # Seed of the guard and validation draws (a change re-draws every split).
+    split_seed: int = 0
+    # NIST SP 800-63B: curated raw media are erased this many days after capture; what jobs
+    # derived from them (snapshots, feature counts) is kept.
+    raw_media_retention_days: float = Field(default=30.0, gt=0.0)
+    retention_sweep_interval_s: float = Field(default=3600.0, gt=0.0)
