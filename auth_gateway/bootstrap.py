@@ -26,6 +26,7 @@ from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
 from auth_gateway.templates import TemplateStore
 from auth_gateway.terminal_auth import TerminalAuth
+from auth_gateway.throttle import Throttle, rules_of
 from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
@@ -67,9 +68,14 @@ def bootstrap(
     objects = ObjectStore(settings)
     templates = TemplateStore(db, TemplateCipher(load_key(options)))
     challenges = ChallengeStore(
-        db, digits=options.challenge_digits, ttl_s=options.challenge_ttl_s, choose=choose_digit
+        db,
+        digits=options.challenge_digits,
+        ttl_s=options.challenge_ttl_s,
+        per_terminal_minute=options.challenges_per_terminal_minute,
+        choose=choose_digit,
     )
     replay, lockouts = ReplayGuard(db), LockoutBook(db)
+    throttle = Throttle(db, *rules_of(options))
     trust = models.trust.keys(required=False)
     if options.follow_registry and not trust.ids:
         log.warning("no trusted model keys: serving offline defaults, refusing new models")
@@ -98,6 +104,7 @@ def bootstrap(
         challenges=challenges,
         replay=replay,
         lockouts=lockouts,
+        throttle=throttle,
         sessions=SessionStore(db, ttl_s=options.session_ttl_s),
         decisions=DecisionLog(db),
         capture=SampleCapture(db, objects, producer, threshold=options.training_quality_threshold),
@@ -118,6 +125,7 @@ def bootstrap(
             challenges=challenges,
             replay=replay,
             lockouts=lockouts,
+            throttle=throttle,
             policy=policy,
             models=swapper.current,
         ),

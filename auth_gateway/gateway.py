@@ -21,6 +21,7 @@ from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
 from auth_gateway.templates import TemplateStore
 from auth_gateway.terminal_auth import TerminalAuth
+from auth_gateway.throttle import Throttle
 from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
@@ -28,7 +29,9 @@ from core.objectstore import ObjectStore
 from core.settings import Settings
 
 # The collections only the gateway uses: created at start, not by ``kibalock stack up``.
-PRIVATE_INDEXES = [challenges.INDEX, replay.INDEX, lockouts.INDEX]
+PRIVATE_INDEXES = [*challenges.INDEXES, replay.INDEX, lockouts.INDEX]
+# Everything the gateway indexes (and, where the server has no TTL indexes, purges).
+GATEWAY_INDEXES = [*docstore.INDEXES, *PRIVATE_INDEXES]
 
 
 @dataclass(eq=False)
@@ -45,6 +48,7 @@ class Gateway:
     challenges: ChallengeStore
     replay: ReplayGuard
     lockouts: LockoutBook
+    throttle: Throttle
     sessions: SessionStore
     decisions: DecisionLog
     capture: SampleCapture
@@ -55,7 +59,7 @@ class Gateway:
     async def prepare(self) -> None:
         """Indexes and buckets exist, and the registry's active models are loaded (or the
         offline defaults), before the first attempt (idempotent)."""
-        await docstore.ensure_indexes(self.db, [*docstore.INDEXES, *PRIVATE_INDEXES])
+        await docstore.ensure_indexes(self.db, GATEWAY_INDEXES)
         await self.objects.ensure_buckets()
         await self.swapper.start()
 
@@ -85,6 +89,7 @@ class Gateway:
             self.challenges,
             self.replay,
             self.lockouts,
+            self.throttle,
             self.capture,
         ]
         return await erasure.erase_user(

@@ -28,7 +28,7 @@ from schemas import (
     QualityReport,
 )
 from schemas.catalog import AUTH_GATEWAY
-from schemas.enums import FeedbackLabel, Outcome, SampleOrigin
+from schemas.enums import FeedbackLabel, LockAction, Outcome, SampleOrigin
 
 log = get_logger(__name__)
 
@@ -75,6 +75,7 @@ async def verify_attempt(gw: Gateway, attempt: AuthAttempt) -> Handled:
     if not is_new:
         return Handled(decision, session)
     DECISIONS.labels(decision.outcome.value).inc()
+    await gw.throttle.record(decision)
     gw.swapper.watch.observe(decision)
     DECISION_LATENCY.observe(decision.latency_ms / 1000.0)
     if face_q or voice_q:
@@ -132,6 +133,9 @@ async def record_feedback(gw: Gateway, feedback: AuthFeedback) -> None:
 
 async def apply_lockout(gw: Gateway, event: LockoutEvent) -> None:
     await gw.lockouts.apply(event)
+    if event.action is LockAction.UNLOCK:
+        # An administrator lifting a lock lifts the gateway's own delay or disablement too.
+        await gw.throttle.reset_user(event.user_id)
 
 
 async def consider_model(gw: Gateway, event: ModelPublished) -> None:

@@ -18,7 +18,7 @@ import uvicorn
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.bootstrap import bootstrap
-from auth_gateway.gateway import Gateway
+from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
 from auth_gateway.handlers import consumer_of
 from auth_gateway.http import create_app
 from core import docstore
@@ -117,11 +117,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 
 async def _purge_expired_forever(gateway: Gateway, stop: asyncio.Event) -> None:
     """Deletes expired sessions where the server has no TTL indexes (FerretDB 1.x)."""
-    report = await docstore.ensure_indexes(gateway.db)
+    report = await docstore.ensure_indexes(gateway.db, GATEWAY_INDEXES)
     if not report.ttl_emulated:
         return
     while not stop.is_set():
-        removed = await docstore.purge_expired(gateway.db)
+        removed = await docstore.purge_expired(gateway.db, specs=GATEWAY_INDEXES)
         if removed:
             log.info("expired documents purged", removed=removed)
         with contextlib.suppress(TimeoutError):

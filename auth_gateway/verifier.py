@@ -22,6 +22,7 @@ from auth_gateway.lockouts import LockoutBook
 from auth_gateway.policy import DecisionPolicy
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.templates import TemplateStore
+from auth_gateway.throttle import Throttle
 from core.biometrics.face import FaceSample
 from core.biometrics.types import AnalysedSample, SampleStatus
 from core.biometrics.voice import VoiceSample
@@ -80,6 +81,7 @@ class Verifier:
         challenges: ChallengeStore,
         replay: ReplayGuard,
         lockouts: LockoutBook,
+        throttle: Throttle,
         policy: DecisionPolicy,
         models: Callable[[], ActiveModels],
     ) -> None:
@@ -89,6 +91,7 @@ class Verifier:
         self.challenges = challenges
         self.replay = replay
         self.lockouts = lockouts
+        self.throttle = throttle
         self.policy = policy
         self.models = models
 
@@ -104,7 +107,10 @@ class Verifier:
             decision = decide(attempt, facts, templates or {}, self.policy)
             return Verdict(_event(attempt, decision, started), **found)  # type: ignore[arg-type]
 
-        if await self.lockouts.locked_until(attempt.user_id) is not None:
+        # A lock from the processors or an admin, or the gateway's own brute-force delay.
+        if await self.lockouts.locked_until(attempt.user_id) is not None or (
+            await self.throttle.refuses(attempt.user_id, attempt.terminal_id)
+        ):
             return judged(Analyses(locked=True))
 
         challenge: Challenge | None = None

@@ -85,11 +85,13 @@ async def ensure_indexes(db: Database, specs: list[IndexSpec] = INDEXES) -> Inde
     return report
 
 
-async def purge_expired(db: Database, now: datetime | None = None) -> int:
+async def purge_expired(
+    db: Database, now: datetime | None = None, specs: list[IndexSpec] = INDEXES
+) -> int:
     """Deletes documents past their TTL field, for servers without TTL indexes."""
     now = now or datetime.now(UTC)
     removed = 0
-    for spec in INDEXES:
+    for spec in specs:
         if spec.ttl_seconds is None:
             continue
         field_name = spec.keys[0][0]

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from auth_gateway.challenges import TooManyChallenges
 from auth_gateway.handlers import verify_attempt
 from auth_gateway.http.deps import STARTING, TERMINAL_ERRORS, Gw, TerminalKey, require_terminal
-from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
+from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
     IMAGE_MAGIC,
@@ -89,14 +90,24 @@ class VerifyResponse(BaseModel):
 
 @router.post(
     "/challenges",
-    responses=error_responses({400: MALFORMED_BODY, 422: INVALID_REQUEST, **TERMINAL_ERRORS}),
+    responses=error_responses(
+        {
+            400: MALFORMED_BODY,
+            422: INVALID_REQUEST,
+            429: "`too_many_challenges`: this terminal asked for too many this minute",
+            **TERMINAL_ERRORS,
+        }
+    ),
 )
 async def issue_challenge(
     body: ChallengeRequest, gw: Gw, terminal_key: TerminalKey
 ) -> ChallengeResponse:
     """Digits for the person to say at the terminal, bound to the user and the terminal."""
     require_terminal(gw, body.terminal_id, terminal_key)
-    challenge = await gw.challenges.issue(body.user_id, body.terminal_id, body.language)
+    try:
+        challenge = await gw.challenges.issue(body.user_id, body.terminal_id, body.language)
+    except TooManyChallenges as exc:
+        raise ApiError(429, "too_many_challenges", str(exc)) from exc
     return ChallengeResponse(
         challenge_id=challenge.challenge_id,
         digits=challenge.digits,

@@ -29,6 +29,17 @@ class GatewaySection(Section):
     # shortest whose interval stays under the 4 % target (core/biometrics/voice.py).
     challenge_digits: int = Field(default=4, ge=3, le=12)
     challenge_ttl_s: float = Field(default=120.0, gt=0)
+    # Challenges one terminal may ask for per minute (a flood of them is a probe or a bug).
+    challenges_per_terminal_minute: int = Field(default=30, ge=1)
+    # Brute force (NIST SP 800-63B): after this many consecutive failed logins of a user, a
+    # delay that starts here and doubles per further failure, up to the maximum; biometric
+    # login is disabled after `throttle_disable_after` (null: never) until an admin unlock.
+    throttle_free_failures: int = Field(default=5, ge=1)
+    throttle_first_delay_s: float = Field(default=30.0, gt=0)
+    throttle_max_delay_s: float = Field(default=3600.0, gt=0)
+    throttle_disable_after: int | None = Field(default=10, ge=1)
+    # A terminal is delayed (never disabled) after this many consecutive failures, any user.
+    throttle_terminal_free_failures: int = Field(default=20, ge=1)
     session_ttl_s: float = Field(default=900.0, gt=0)
     min_enrol_samples: int = Field(default=3, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
