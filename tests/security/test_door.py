@@ -1,4 +1,4 @@
-"""Abuse at the door, on the real stack: challenge claims, challenge floods, brute force."""
+"""Audit findings 9 and 10 (and 8d), on the real stack: challenge claims and floods, brute force."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from core.settings import Settings
 from producers.people import Person
 from schemas import AuthDecision, LockoutEvent
 from schemas.enums import DecisionReason, LockAction, Outcome
-from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.stack_kit import namespaced, terminal_headers, with_gateway_keys
 
 API_KEY = "abuse-admin-key"
 
