@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import matplotlib
 import pytest
 import soundfile as sf
+import typer
 from PIL import Image, ImageDraw, ImageFont
+from typer.testing import CliRunner
 
 from auth_gateway import erasure
 from auth_gateway.capture import SampleCapture
@@ -21,7 +24,8 @@ from core import docstore
 from core.bus import EventProducer
 from core.docstore import Database
 from core.objectstore import ObjectStore
-from core.settings import Settings
+from core.settings import Settings, get_settings
+from kibalock_cli.trainer_import import import_command
 from schemas.keys import imported_prefix, user_prefix
 from trainer.importer import COLLECTION, FileKind, Importer
 
@@ -123,8 +127,8 @@ async def test_folder_import_for_a_user_then_again_then_erased(
         clip = by_source[f"audio/{name}"]
         info = sf.info(str(folder / "audio" / name))
         assert clip.duration_seconds == pytest.approx(info.frames / info.samplerate, abs=0.01)
-        assert clip.speech_seconds is not None and clip.speech_seconds > 0.1
-        assert clip.speech_seconds <= clip.duration_seconds
+        assert clip.speech_seconds is not None and clip.duration_seconds is not None
+        assert 0.1 < clip.speech_seconds <= clip.duration_seconds
     assert await importer.records("alice") == [record]
 
     again = await importer.run(folder, user_id="alice", source="other label")
@@ -201,3 +205,47 @@ async def test_pdf_import_unlabelled_finds_faces_and_text_offline(
     assert title.score > 0.9 and title.top < 200 * scale < title.bottom + 100 * scale
     assert "471" in "".join(line.text for line in second.text_lines).replace(" ", "")
     assert await Importer(db, store).records(None) == [record]
+
+
+@pytest.fixture
+def cli_env(ns_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    for name, value in ns_settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "200")  # the table is read back, unwrapped
+    get_settings.cache_clear()
+    yield ns_settings
+    get_settings.cache_clear()
+
+
+def test_the_command_imports_reports_and_is_idempotent(
+    cli_env: Settings, data_dir: Path, tmp_path: Path
+) -> None:
+    cli = typer.Typer()
+    cli.callback()(lambda: None)  # a group, so "import" stays a sub-command as under kibalock
+    cli.command("import")(import_command)
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    shutil.copy(data_dir / "faces" / PHOTOS[0], folder / PHOTOS[0])
+    shutil.copy(data_dir / "voices" / CLIPS[0], folder / CLIPS[0])
+    (folder / "notes.txt").write_text("not media")
+    runner = CliRunner()
+    args = ["import", str(folder), "--user", "bob", "--source", "cli"]
+
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "1 face(s)" in first.output and "s speech of" in first.output
+    assert "unsupported_type" in first.output
+
+    again = runner.invoke(cli, [*args, "--json"])
+    assert again.exit_code == 0, again.output
+    outcome = json.loads(again.stdout)
+    assert outcome["already_imported"] is True
+    assert outcome["record"]["user_id"] == "bob" and len(outcome["record"]["files"]) == 2
+
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.wav").write_bytes(b"RIFF0000WAVEnothing")
+    refused = runner.invoke(cli, ["import", str(junk)])
+    assert refused.exit_code == 1 and "rejected" in refused.output
+    bad_user = runner.invoke(cli, ["import", str(folder), "--user", "../x"])
+    assert bad_user.exit_code == 1 and "refused" in bad_user.output
