@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from trainer.importer import ImportOutcome, Progress
+    from trainer.importer import ImportOutcome, ImportProgress
 
 
 def import_command(
@@ -78,7 +78,7 @@ def import_command(
 
 
 async def _import(
-    path: Path, user: str | None, source: str | None, progress: Progress
+    path: Path, user: str | None, source: str | None, progress: ImportProgress
 ) -> ImportOutcome:
     from core import docstore
     from core.objectstore import ObjectStore

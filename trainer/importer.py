@@ -138,7 +138,7 @@ class ImportOutcome(BaseModel):
     already_imported: bool = Field(description="the same import ran before: nothing changed")
 
 
-Progress = Callable[[int, int, str], None]
+ImportProgress = Callable[[int, int, str], None]
 """Called with (files done, files in total, the file being read)."""
 
 
@@ -214,7 +214,7 @@ class Importer:
         *,
         user_id: str | None = None,
         source: str | None = None,
-        progress: Progress | None = None,
+        progress: ImportProgress | None = None,
     ) -> ImportOutcome:
         if user_id is not None:
             user_id = _USER_ID.validate_python(user_id)
