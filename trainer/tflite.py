@@ -104,8 +104,9 @@ def _is_python312(candidate: Path) -> bool:
 def ensure_tool_venv(cache_dir: Path, python: Path | None = None) -> tuple[Path, bool]:
     """The onnx2tf venv's interpreter, and whether this call created the venv.
 
-    Built in a temporary folder and renamed into place, under a file lock, so concurrent
-    exports wait for one build and an interrupted build leaves nothing half-made behind.
+    Built under a file lock, so concurrent exports wait for one build, and in place (a venv's
+    scripts name their interpreter by absolute path, so it cannot be moved after). The ready
+    mark is written last: a build that was interrupted is started over.
     """
     venv = tool_venv(cache_dir)
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -116,15 +117,12 @@ def ensure_tool_venv(cache_dir: Path, python: Path | None = None) -> tuple[Path,
             return venv / "bin" / "python", False
         interpreter = python or find_python312()
         shutil.rmtree(venv, ignore_errors=True)
-        with tempfile.TemporaryDirectory(dir=venv.parent, prefix="onnx2tf-build-") as tmp:
-            build = Path(tmp) / "venv"
-            _run([str(interpreter), "-m", "venv", str(build)], "create the tool venv")
-            _run(
-                [str(build / "bin" / "python"), "-m", "pip", "install", "-q", ONNX2TF],
-                f"install {ONNX2TF} into the tool venv",
-            )
-            (build / _READY).write_text(ONNX2TF + "\n")
-            build.rename(venv)
+        _run([str(interpreter), "-m", "venv", str(venv)], "create the tool venv")
+        _run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ONNX2TF],
+            f"install {ONNX2TF} into the tool venv",
+        )
+        ready.write_text(ONNX2TF + "\n")
         return venv / "bin" / "python", True
 
 
