@@ -1,8 +1,9 @@
 """The right to erasure: a user's templates, samples, sessions and records, everywhere.
 
 Media are found two ways, so nothing escapes a terminal that used an unusual key: everything
-under the user's prefix in the samples and training buckets, and every object referenced by one
-of the user's logged attempts. The audit trail keeps only a hash of the erased user id.
+under the user's prefix in the samples and training buckets (media imported for the user by
+``kibalock trainer import`` included), and every object referenced by one of the user's logged
+attempts. The audit trail keeps only a hash of the erased user id.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ async def erase_user(
     for store in stores:
         removed[type(store).__name__] = await store.erase_user(user_id)
     removed["decision_log"] = await decisions.erase_user(user_id)
+    # The trainer's provenance of imports for this user (their media went with the prefix).
+    imports = await db["training_imports"].delete_many({"user_id": user_id})
+    removed["training_imports"] = imports.deleted_count
     await db["audit"].insert_one(
         {
             "at": datetime.now(UTC),

