@@ -128,5 +128,6 @@ def bootstrap(
             throttle=throttle,
             policy=policy,
             models=swapper.current,
+            max_media_bytes=options.max_upload_bytes,
         ),
     )

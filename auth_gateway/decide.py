@@ -10,7 +10,7 @@ The checks run in order, cheapest and most decisive first; the first group that 
    ``object_store_error``, ``invalid_media`` for an empty upload, ``replay``);
 4. media that are not an image / audio are rejected (``invalid_media``), an unusable capture
    asks for a ``retry`` (``no_face``, ``no_speech``, ``low_quality``), and the digits heard
-   must be the challenge's (``challenge_mismatch``);
+   must be the challenge's (``challenge_mismatch``; the factors are still scored, for the log);
 5. each modality is scored against the user's templates of the *same* model version
    (``not_enrolled`` without them), calibrated with that version's own operating point
    (``uncalibrated_model`` without one) and compared with its threshold (``face_mismatch``,
@@ -119,15 +119,18 @@ def decide(
             retry.append(DecisionReason.LOW_QUALITY)
 
     versions: dict[str, str] = {}
-    if analyses.heard is not None:
-        if analyses.recogniser is not None:
-            versions[analyses.recogniser.name] = analyses.recogniser.version
-        if not analyses.heard.passed:
-            hard.append(DecisionReason.CHALLENGE_MISMATCH)
+    # Wrong digits refuse the attempt, but the factors are still scored: the decision log then
+    # says whether it was the person (a misheard challenge) or not, which is what decides if a
+    # later confirmation may turn the samples into training data.
+    misheard = analyses.heard is not None and not analyses.heard.passed
+    if analyses.heard is not None and analyses.recogniser is not None:
+        versions[analyses.recogniser.name] = analyses.recogniser.version
 
     thresholds = {"fused_accept": policy.accept_threshold}
     thresholds.update({f"{m}_min_quality": q for m, q in policy.min_quality.items()})
     if hard or retry:
+        if misheard:
+            hard.append(DecisionReason.CHALLENGE_MISMATCH)
         return Decision(
             Outcome.REJECT if hard else Outcome.RETRY,
             sorted(set(hard + retry)),
@@ -165,6 +168,8 @@ def decide(
     fused = fuse(calibrated_scores, policy.fusion)
     if fused.score is None and not reasons:
         reasons.append(DecisionReason.MISSING_MODALITY)
+    if misheard:
+        reasons.append(DecisionReason.CHALLENGE_MISMATCH)
     accept = not reasons and fused.accepts(policy.accept_threshold)
     if not accept and not reasons:
         reasons.append(DecisionReason.SCORE_BELOW_THRESHOLD)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -22,10 +21,6 @@ class DecisionLog:
     async def attempt_of(self, attempt_id: str) -> AuthAttempt | None:
         doc = await self._coll.find_one({"attempt_id": attempt_id})
         return None if doc is None else AuthAttempt.model_validate_json(doc["attempt"])
-
-    async def attempts_of_user(self, user_id: str) -> AsyncIterator[AuthAttempt]:
-        async for doc in self._coll.find({"user_id": user_id}, {"attempt": 1}):
-            yield AuthAttempt.model_validate_json(doc["attempt"])
 
     async def qualities_of(self, attempt_id: str) -> dict[str, float]:
         doc = await self._coll.find_one({"attempt_id": attempt_id}, {"qualities": 1})

@@ -31,13 +31,6 @@ async def erase_user(
     stores: list[Erasable],
 ) -> dict[str, int]:
     removed: dict[str, int] = {}
-    referenced = 0
-    async for attempt in decisions.attempts_of_user(user_id):
-        for ref in (attempt.face, attempt.voice):
-            if ref is not None and await objects.exists(ref.bucket, ref.key):
-                await objects.delete(ref.bucket, ref.key)
-                referenced += 1
-    removed["referenced_media"] = referenced
     removed["samples_bucket"] = await objects.delete_prefix(
         objects.bucket("samples"), user_prefix(user_id)
     )

@@ -28,7 +28,13 @@ from schemas import (
     QualityReport,
 )
 from schemas.catalog import AUTH_GATEWAY
-from schemas.enums import FeedbackLabel, LockAction, Outcome, SampleOrigin
+from schemas.enums import (
+    FeedbackLabel,
+    FeedbackSource,
+    LockAction,
+    Outcome,
+    SampleOrigin,
+)
 
 log = get_logger(__name__)
 
@@ -113,19 +119,47 @@ async def _session(gw: Gateway, decision: AuthDecision) -> Session | None:
     return await gw.sessions.open(decision.user_id, decision.attempt_id)
 
 
+# Who may say "that refused attempt was really them": the ones who checked another way.
+TRUSTED_FEEDBACK = {FeedbackSource.ADMIN, FeedbackSource.FALLBACK_FACTOR}
+
+
+def _some_factor_matched(decision: AuthDecision) -> bool:
+    """Positive evidence that it was the person: a factor scored at or above its threshold."""
+    for modality, score in (("face", decision.face_score), ("voice", decision.voice_score)):
+        threshold = decision.thresholds.get(f"{modality}_match")
+        calibrated = None if score is None else score.calibrated
+        if calibrated is not None and threshold is not None and calibrated >= threshold:
+            return True
+    return False
+
+
 async def record_feedback(gw: Gateway, feedback: AuthFeedback) -> None:
-    """A rejected attempt later confirmed genuine becomes a training sample."""
+    """A rejected attempt later confirmed genuine becomes a training sample.
+
+    Only when the confirmation can be trusted (an admin or the fallback factor, never the
+    terminal that failed), names the attempt's own user, the samples pass the quality gate and
+    at least one factor matched: otherwise an impostor could file their own face and voice as
+    the victim's training data (audit finding 5).
+    """
     if feedback.label is not FeedbackLabel.GENUINE:
+        return
+    if feedback.source not in TRUSTED_FEEDBACK:
+        log.warning("untrusted feedback ignored", attempt_id=feedback.attempt_id)
         return
     decision = await gw.decisions.find(feedback.attempt_id)
     attempt = await gw.decisions.attempt_of(feedback.attempt_id)
     if decision is None or attempt is None or decision.outcome is Outcome.ACCEPT:
         return
+    if feedback.user_id != attempt.user_id or not _some_factor_matched(decision):
+        log.warning("feedback does not fit its attempt", attempt_id=feedback.attempt_id)
+        return
+    qualities = await gw.decisions.qualities_of(feedback.attempt_id)
+    if not gw.capture.qualifies(qualities.get("face"), qualities.get("voice")):
+        return
     media: dict[str, bytes] = {}
     for modality, ref in (("face", attempt.face), ("voice", attempt.voice)):
         if ref is not None and await gw.objects.exists(ref.bucket, ref.key):
             media[modality] = await gw.objects.get_bytes(ref)
-    qualities = await gw.decisions.qualities_of(feedback.attempt_id)
     usable = {m: d for m, d in media.items() if m in qualities}
     if usable and await gw.capture.capture(attempt, usable, qualities, SampleOrigin.FEEDBACK):
         CAPTURED.labels("feedback").inc()

@@ -26,13 +26,17 @@ from auth_gateway.throttle import Throttle
 from core.biometrics.face import FaceSample
 from core.biometrics.types import AnalysedSample, SampleStatus
 from core.biometrics.voice import VoiceSample
+from core.logging import get_logger
 from core.objectstore import ObjectStore, ObjectStoreError
 from core.registry import ActiveModels, LoadedModel
 from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import DecisionReason
+from schemas.keys import attempt_prefix
 from schemas.model_catalog import Modality
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -84,7 +88,9 @@ class Verifier:
         throttle: Throttle,
         policy: DecisionPolicy,
         models: Callable[[], ActiveModels],
+        max_media_bytes: int,
     ) -> None:
+        self.max_media_bytes = max_media_bytes
         self.analyser = analyser
         self.objects = objects
         self.templates = templates
@@ -173,8 +179,18 @@ class Verifier:
         return judged(facts, templates, face=face, voice=voice, media=media)
 
     async def _fetch(self, ref: MediaRef, attempt: AuthAttempt) -> bytes | DecisionReason:
+        # An attempt may name only its own upload: anything else the gateway's credentials can
+        # read (models, canary sets, other users' enrolment) is never fetched for it.
+        own = attempt_prefix(attempt.user_id, attempt.attempt_id)
+        if ref.bucket != self.objects.bucket("samples") or not ref.key.startswith(own):
+            log.warning(
+                "media outside the attempt's own upload",
+                attempt_id=attempt.attempt_id,
+                uri=ref.uri,
+            )
+            return DecisionReason.INVALID_MEDIA
         try:
-            data = await self.objects.get_bytes(ref)
+            data = await self.objects.get_bytes(ref, max_bytes=self.max_media_bytes)
         except ObjectStoreError as exc:
             return DecisionReason(exc.reason)
         if not data:

@@ -37,6 +37,12 @@ class IntegrityError(ObjectStoreError):
     reason = "checksum_mismatch"
 
 
+class ObjectTooLarge(ObjectStoreError):
+    """Bigger than the reader accepts: refused before it is read whole."""
+
+    reason = "invalid_media"
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -96,8 +102,18 @@ class ObjectStore:
             size_bytes=len(data),
         )
 
-    async def get_bytes(self, ref: MediaRef | str, expected_sha256: str | None = None) -> bytes:
-        """Reads an object and checks its sha256 against the ref, the caller and its metadata."""
+    async def get_bytes(
+        self,
+        ref: MediaRef | str,
+        expected_sha256: str | None = None,
+        *,
+        max_bytes: int | None = None,
+    ) -> bytes:
+        """Reads an object and checks its sha256 against the ref, the caller and its metadata.
+
+        With ``max_bytes``, a bigger object is refused (:class:`ObjectTooLarge`) after reading
+        at most one byte more than that, whatever size its reference claims.
+        """
         expected: str | None
         if isinstance(ref, MediaRef):
             bucket, key, expected = ref.bucket, ref.key, expected_sha256 or ref.sha256
@@ -111,11 +127,14 @@ class ObjectStore:
                 raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from exc
             raise
         try:
-            data = await asyncio.to_thread(response.read)
+            limit = None if max_bytes is None else max_bytes + 1
+            data = await asyncio.to_thread(response.read, limit)
             stored = response.headers.get(f"x-amz-meta-{SHA256_META}")
         finally:
             response.close()
             response.release_conn()
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(f"s3://{bucket}/{key} is larger than {max_bytes} bytes")
         actual = sha256_hex(data)
         for label, want in (("expected", expected), ("recorded", stored)):
             if want is not None and want != actual:

@@ -18,9 +18,14 @@ def user_prefix(user_id: str) -> str:
     return f"{user_id}/"
 
 
+def attempt_prefix(user_id: str, attempt_id: str) -> str:
+    """Everything uploaded for one attempt: the only objects the attempt may name."""
+    return f"{user_id}/{attempt_id}/"
+
+
 def attempt_media_key(user_id: str, attempt_id: str, modality: str) -> str:
     """A terminal's upload for one attempt (``samples`` bucket)."""
-    return f"{user_id}/{attempt_id}/{modality}"
+    return f"{attempt_prefix(user_id, attempt_id)}{modality}"
 
 
 def training_media_key(user_id: str, sample_id: str, modality: str, extension: str) -> str:
