@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auth_gateway.handlers import verify_attempt
 from auth_gateway.http.deps import STARTING, Gw
-from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
     IMAGE_MAGIC,
@@ -25,6 +24,7 @@ from auth_gateway.http.uploads import (
     part_types,
     read_upload,
 )
+from core.http.errors import INVALID_REQUEST, MALFORMED_BODY, error_responses
 from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import Language
