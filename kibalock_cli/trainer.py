@@ -132,6 +132,7 @@ def train_command(
     from pydantic import ValidationError
 
     from schemas.enums import RetrainReason
+    from trainer.job_store import request_trigger_id
     from trainer.jobs import JobRequest
 
     try:
@@ -140,6 +141,7 @@ def train_command(
             reason=RetrainReason.MANUAL,
             user_id=user,
             source=source,
+            trigger_id=request_trigger_id("cli"),
             requested_by=REQUESTED_BY,
         )
     except ValidationError as exc:

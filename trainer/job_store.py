@@ -81,6 +81,12 @@ def job_update(job: Job) -> TrainingJobUpdate:
     )
 
 
+def request_trigger_id(origin: str) -> str:
+    """A trigger id for a request made by hand (``api``, ``cli``): each request is a trigger of
+    its own, so a job lists every request it serves."""
+    return f"{origin}-{uuid.uuid4().hex}"
+
+
 def stopped_message(attempts: int, max_attempts: int) -> str:
     """Why a job whose trainer kept dying is given up."""
     times = {1: "once", 2: "twice"}.get(attempts, f"{attempts} times")

@@ -190,8 +190,8 @@ class TrainerService:
             return await self.store.get(job.job_id) or job
 
     async def _run(self, job: Job) -> Job:
-        context = await self.context(job)
         trainer = self.trainers.create(job.request.model, self.deps)
+        context = await self.context(job)
         progress = JobProgress(
             self.store, job.job_id, self.owner, self.options.progress_interval_seconds
         )

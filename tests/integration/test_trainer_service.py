@@ -37,7 +37,7 @@ from trainer.http import create_app
 from trainer.job_store import JobStore
 from trainer.jobs import Job, JobRequest
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
-from trainer.process import TOPICS, train_once
+from trainer.process import TOPICS, run_parts, train_once
 from trainer.registry_of_trainers import TrainerDeps, TrainerRegistry
 
 API_KEY = "trainer-test-admin-key"
@@ -483,3 +483,54 @@ async def test_train_once_runs_a_job_in_the_foreground(settings: Settings, scrip
         runtime = await bootstrap(settings, trainers=registry_for(script))
         await runtime.client.drop_database(settings.mongo.database)
         await runtime.close()
+
+
+async def test_a_stopping_trainer_hands_its_job_back_and_a_restarted_one_runs_it(
+    runtime: TrainerRuntime, settings: Settings, script: Script
+) -> None:
+    script.hold = asyncio.Event()
+    stop = asyncio.Event()
+    parts = asyncio.create_task(run_parts(runtime, stop))
+    trigger = RetrainTrigger(
+        producer="tests",
+        trigger_id="trig-stop",
+        models=[VOICE_EMBEDDER],
+        reason=RetrainReason.DRIFT,
+        requested_by="tests",
+    )
+    await runtime.producer.publish(trigger)
+
+    async def running() -> Job | None:
+        jobs = await runtime.store.jobs(VOICE_EMBEDDER)
+        return jobs[0] if jobs and jobs[0].stage is JobStage.FEATURES else None
+
+    job = await eventually(running)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://trainer") as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.json()
+        assert ready.json()["checks"] == {
+            "consumer": "ok",
+            "worker": "ok",
+            "mongo": "ok",
+            "objects": "ok",
+        }
+        stop.set()
+        await parts
+        assert (await http.get("/readyz")).json()["checks"]["worker"] == "stopped"
+
+    handed_back = await runtime.store.get(job.job_id)
+    assert handed_back is not None and handed_back.state is JobState.QUEUED
+    assert handed_back.message == "requeued: the trainer stopped"
+    assert await runtime.service.registry.versions(VOICE_EMBEDDER) == []
+
+    script.hold = None
+    restarted = await bootstrap(settings, trainers=registry_for(script), owner="trainer-c")
+    try:
+        claimed = await restarted.service.next_job()
+        assert claimed is not None and claimed.job_id == job.job_id and claimed.attempts == 2
+        done = await restarted.service.run(claimed)
+    finally:
+        await restarted.close()
+    assert done.state is JobState.SUCCEEDED and done.result_version == "1.1.0"
+    assert script.runs == [job.job_id, job.job_id]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,6 +13,7 @@ from schemas.enums import JobStage, JobState, RetrainReason
 from schemas.fields import Code, Identifier, ModelName, SemVer
 from schemas.model_catalog import MODEL_CATALOG, VOICE_EMBEDDER
 from trainer.http.deps import ADMIN_ERRORS, Runtime, require_admin
+from trainer.job_store import request_trigger_id
 from trainer.jobs import Job, JobRequest
 
 router = APIRouter(
@@ -99,8 +99,7 @@ async def retrain_request(body: RetrainRequest, runtime: Runtime) -> RetrainAcce
         reason=body.reason,
         user_id=body.user_id,
         source=body.source,
-        # Each request is a trigger of its own, so the job lists every request it serves.
-        trigger_id=f"api-{uuid.uuid4().hex}",
+        trigger_id=request_trigger_id("api"),
         requested_by=REQUESTED_BY,
     )
     job, created = await runtime.store.submit(request)
