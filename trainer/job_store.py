@@ -47,7 +47,7 @@ INDEXES = [
     IndexSpec(JOBS, [("state", ASCENDING), ("created_at", ASCENDING)]),
     IndexSpec(JOBS, [("request.model", ASCENDING)]),
     IndexSpec(TRIGGERS, [("job_id", ASCENDING)]),
-    IndexSpec(VERSIONS, [("model", ASCENDING), ("job_id", ASCENDING)]),
+    IndexSpec(VERSIONS, [("model", ASCENDING)]),
 ]
 OPEN_STATES = [JobState.QUEUED.value, JobState.RUNNING.value]
 # A job key claimed by a submitter that died before writing the job is free again after this.
@@ -444,11 +444,10 @@ class JobStore(JobReader):
     # -- versions ------------------------------------------------------------------------------
 
     async def reserve_version(self, model: str, job_id: str, candidates: Iterable[str]) -> str:
-        """The version this job trains: the one it reserved on an earlier attempt, or the first
-        of ``candidates`` no other job reserved."""
-        own = await self._versions.find_one({"model": model, "job_id": job_id})
-        if own is not None:
-            return str(own["version"])
+        """The first of ``candidates`` no other run reserved, now reserved for ``job_id``.
+
+        Each run reserves its own: a run that was cut short may have published its version.
+        """
         for version in candidates:
             try:
                 await self._versions.insert_one(

@@ -148,7 +148,12 @@ class TrainerService:
                 log.exception("worker poll failed")
                 job = None
             if job is not None:
-                await self.run(job)
+                try:
+                    await self.run(job)
+                except Exception:
+                    # Recording the end failed (a store away): the lease runs out and the job is
+                    # recovered, here or by another trainer.
+                    log.exception("job left unrecorded", job_id=job.job_id)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.poll_seconds)
@@ -157,7 +162,7 @@ class TrainerService:
         """Recovers the jobs of dead trainers, then claims one queued job (or ``only``)."""
         for job in await self.store.recover(self.options.max_attempts, self.options.lease_seconds):
             if job.state.finished:
-                self.telemetry.job_done(job.request.model, job.state, 0.0)
+                self.telemetry.job_done(job.request.model, job.state, None)
         return await self.store.claim(self.owner, self.options.lease_seconds, only=only)
 
     async def run(self, job: Job) -> Job:

@@ -34,6 +34,8 @@ class Telemetry:
         for state, count in counts.items():
             self.jobs.labels(state=state.value).set(count)
 
-    def job_done(self, model: str, state: JobState, seconds: float) -> None:
+    def job_done(self, model: str, state: JobState, seconds: float | None) -> None:
+        """A job ended; ``seconds`` is None when this process did not run it (recovered)."""
         self.finished.labels(model=model, state=state.value).inc()
-        self.duration.labels(model=model, state=state.value).observe(seconds)
+        if seconds is not None:
+            self.duration.labels(model=model, state=state.value).observe(seconds)
