@@ -117,6 +117,15 @@ class TrainerService:
         self.signer = signer
         self.owner = owner
         self.telemetry = telemetry or Telemetry()
+        # Set by a submission in this process: the idle worker looks at once, not at its next poll.
+        self._wake = asyncio.Event()
+
+    async def submit(self, request: JobRequest) -> tuple[Job, bool]:
+        """The request as a job (new, or the open job it joined); see :meth:`JobStore.submit`."""
+        job, created = await self.store.submit(request)
+        if created:
+            self._wake.set()
+        return job, created
 
     # -- triggers ------------------------------------------------------------------------------
 
@@ -127,7 +136,7 @@ class TrainerService:
             log.info("trigger ignored: trainer.enabled is false", trigger_id=event.trigger_id)
             return
         for request in requests_of(event):
-            job, created = await self.store.submit(request)
+            job, created = await self.submit(request)
             log.info(
                 "trigger handled",
                 trigger_id=event.trigger_id,
@@ -155,8 +164,20 @@ class TrainerService:
                     # recovered, here or by another trainer.
                     log.exception("job left unrecorded", job_id=job.job_id)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.poll_seconds)
+            await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Until ``stop``, a submission in this process, or ``poll_seconds``."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(
+                waits, timeout=self.options.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        self._wake.clear()
 
     async def next_job(self, only: str | None = None) -> Job | None:
         """Recovers the jobs of dead trainers, then claims one queued job (or ``only``)."""

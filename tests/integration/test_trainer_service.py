@@ -535,3 +535,29 @@ async def test_a_stopping_trainer_hands_its_job_back_and_a_restarted_one_runs_it
     # 1.1.0 was the first run's: a run cut short never hands its version to another.
     assert done.state is JobState.SUCCEEDED and done.result_version == "1.2.0"
     assert script.runs == [job.job_id, job.job_id]
+
+
+async def test_an_idle_worker_starts_a_job_submitted_in_its_process_at_once(
+    settings: Settings, script: Script
+) -> None:
+    patient = settings.model_copy(
+        update={"trainer": settings.trainer.model_copy(update={"poll_seconds": 60.0})}
+    )
+    runtime = await bootstrap(patient, trainers=registry_for(script), owner="trainer-w")
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.service.work(stop))
+    try:
+        await asyncio.sleep(0.5)  # the worker found nothing and waits
+        job, _ = await runtime.service.submit(request())
+
+        async def done() -> Job | None:
+            current = await runtime.store.get(job.job_id)
+            return current if current is not None and current.state.finished else None
+
+        finished = await eventually(done, timeout_s=20)
+        assert finished.state is JobState.SUCCEEDED
+    finally:
+        stop.set()
+        await worker
+        await runtime.client.drop_database(settings.mongo.database)
+        await runtime.close()

@@ -102,7 +102,7 @@ async def retrain_request(body: RetrainRequest, runtime: Runtime) -> RetrainAcce
         trigger_id=request_trigger_id("api"),
         requested_by=REQUESTED_BY,
     )
-    job, created = await runtime.store.submit(request)
+    job, created = await runtime.service.submit(request)
     return RetrainAccepted(job_id=job.job_id, created=created, state=job.state)
 
 
