@@ -13,12 +13,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 
 from bench.support.onnx_build import linear_adapter, rotation, rotation_point
@@ -559,5 +560,44 @@ async def test_an_idle_worker_starts_a_job_submitted_in_its_process_at_once(
     finally:
         stop.set()
         await worker
+        await runtime.client.drop_database(settings.mongo.database)
+        await runtime.close()
+
+
+async def test_a_model_without_a_trainer_fails_with_that_reason_and_reserves_nothing(
+    settings: Settings,
+) -> None:
+    runtime = await bootstrap(settings, trainers=TrainerRegistry({}), owner="trainer-n")
+    try:
+        await runtime.service.submit(request(VOICE_EMBEDDER))
+        claimed = await runtime.service.next_job()
+        assert claimed is not None
+        done = await runtime.service.run(claimed)
+        assert done.state is JobState.FAILED
+        assert (
+            done.message == "no_trainer: no trainer is registered for voice-embedder (known: none)"
+        )
+        assert await runtime.store.reserved_versions(VOICE_EMBEDDER) == []
+    finally:
+        await runtime.client.drop_database(settings.mongo.database)
+        await runtime.close()
+
+
+async def test_triggers_are_ignored_while_training_is_disabled(settings: Settings) -> None:
+    disabled = settings.model_copy(
+        update={"trainer": settings.trainer.model_copy(update={"enabled": False})}
+    )
+    runtime = await bootstrap(disabled, trainers=registry_for(Script()), owner="trainer-d")
+    trigger = RetrainTrigger(
+        producer="tests",
+        trigger_id="trig-off",
+        models=[FACE_EMBEDDER],
+        reason=RetrainReason.ACCURACY_DROP,
+        requested_by="tests",
+    )
+    try:
+        await runtime.service.on_trigger(trigger, cast(ConsumerRecord[bytes, bytes], None))
+        assert await runtime.store.jobs() == []
+    finally:
         await runtime.client.drop_database(settings.mongo.database)
         await runtime.close()
