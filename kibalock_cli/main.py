@@ -14,6 +14,7 @@ from devstack.cli import stack_app
 from kibalock_cli.demo import demo_command
 from kibalock_cli.eval import eval_command
 from kibalock_cli.models import models_app
+from kibalock_cli.trainer import train_command, trainer_app
 from schemas.cli import schemas_app
 from stream_processors.cli import processors_command
 
@@ -37,6 +38,8 @@ app.command("bench")(bench_command)
 app.add_typer(gateway_app, name="gateway")
 app.command("enroll")(enroll_command)
 app.command("demo")(demo_command)
+app.add_typer(trainer_app, name="trainer")
+app.command("train")(train_command)
 
 
 if __name__ == "__main__":

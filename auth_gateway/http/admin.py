@@ -9,7 +9,6 @@ from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from auth_gateway.enrolment import EnrolmentError, EnrolmentResult
 from auth_gateway.http.deps import ADMIN_ERRORS, Gw, require_admin
-from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
     IMAGE_MAGIC,
@@ -19,6 +18,7 @@ from auth_gateway.http.uploads import (
     part_types,
     read_upload,
 )
+from core.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from core.registry import SLOTS, ModelRejected, VersionExists, store_candidate
 from core.registry.store import ONNX_CONTENT_TYPE
 from schemas import MediaRef, TrainingSampleCaptured

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from auth_gateway.gateway import Gateway
 from auth_gateway.http import admin, models, ops, terminal
-from auth_gateway.http.errors import install_error_handlers
+from core.http.errors import install_error_handlers
 
 
 def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
@@ -19,7 +19,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         version="0.1.0",
     )
     app.state.gateway_ref = gateway_ref
-    install_error_handlers(app)
+    install_error_handlers(app, "gateway")
     for router in (terminal.router, admin.router, models.router, ops.router):
         app.include_router(router)
     return app

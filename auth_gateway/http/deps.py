@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from auth_gateway.gateway import Gateway
-from auth_gateway.http.errors import ApiError
+from core.http.admin_key import ADMIN_DISABLED, ADMIN_KEY, UNAUTHORIZED, check_admin_key
+from core.http.errors import ApiError
 
-ADMIN_KEY = APIKeyHeader(
-    name="X-API-Key",
-    scheme_name="AdminKey",
-    auto_error=False,
-    description="the admin API key configured on the gateway",
-)
 TERMINAL_KEY = APIKeyHeader(
     name="X-Terminal-Key",
     scheme_name="TerminalKey",
@@ -28,10 +22,7 @@ TERMINAL_ERRORS = {
     401: "`unauthorized_terminal`: no valid `X-Terminal-Key` for this terminal_id",
     503: f"{STARTING}; `terminals_disabled`: no terminal master key is configured",
 }
-ADMIN_ERRORS = {
-    401: "`unauthorized`: no valid `X-API-Key` header",
-    503: f"{STARTING}; `admin_disabled`: no admin API key is configured",
-}
+ADMIN_ERRORS = {401: UNAUTHORIZED, 503: f"{STARTING}; {ADMIN_DISABLED}"}
 
 
 def loaded_gateway(request: Request) -> Gateway | None:
@@ -51,13 +42,7 @@ Gw = Annotated[Gateway, Depends(current_gateway)]
 
 
 def require_admin(gw: Gw, api_key: Annotated[str | None, Security(ADMIN_KEY)]) -> None:
-    expected = gw.admin_key
-    if expected is None:
-        raise ApiError(503, "admin_disabled", "no admin API key is configured")
-    if api_key is None or not hmac.compare_digest(
-        api_key.encode(), expected.get_secret_value().encode()
-    ):
-        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+    check_admin_key(gw.admin_key, api_key)
 
 
 TerminalKey = Annotated[str | None, Security(TERMINAL_KEY)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from auth_gateway.http.deps import ADMIN_ERRORS, Gw, require_admin
-from auth_gateway.http.errors import INVALID_REQUEST, ApiError, error_responses
+from core.http.errors import INVALID_REQUEST, ApiError, error_responses
 from core.registry import ModelRecord, NothingToRollBack
 from core.registry.store import StatusChange
 from schemas import ModelActivation

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
 from auth_gateway.http.deps import loaded_gateway
+from core.http.ops import METRICS_RESPONSES, Health, Readiness, metrics_response
 from core.supervise import Supervisor
 
 router = APIRouter(tags=["operations"])
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-
-
-class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, str] = Field(
-        description="`engines`: `loaded` or `loading`; each backend: `ok` or `error: …`"
-    )
 
 
 @router.get("/healthz")
@@ -53,8 +39,8 @@ async def readyz(request: Request, response: Response) -> Readiness:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    responses={200: {"description": "Prometheus text exposition format"}},
+    responses=METRICS_RESPONSES,
 )
 async def metrics() -> Response:
     """The process's metrics, for Prometheus to scrape."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response()

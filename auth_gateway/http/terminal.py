@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from auth_gateway.challenges import TooManyChallenges
 from auth_gateway.handlers import verify_attempt
 from auth_gateway.http.deps import STARTING, TERMINAL_ERRORS, Gw, TerminalKey, require_terminal
-from auth_gateway.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
     IMAGE_MAGIC,
@@ -29,6 +28,7 @@ from auth_gateway.http.uploads import (
     read_upload,
 )
 from auth_gateway.terminal_view import NextStep, next_step
+from core.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from schemas import AuthAttempt, MediaRef
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import Language, Outcome

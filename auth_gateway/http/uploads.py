@@ -14,7 +14,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from auth_gateway.enrolment import Upload
-from auth_gateway.http.errors import ApiError
+from core.http.errors import ApiError
 
 MULTIPART = "multipart/form-data"
 # (offset, magic bytes) pairs that must all match; WAV and WebP share the RIFF container.

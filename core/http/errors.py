@@ -58,13 +58,14 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return _body("invalid_request", "; ".join(problems), 422)
 
 
-async def _unexpected(_: Request, __: Exception) -> JSONResponse:
-    # Starlette re-raises the exception after this answer, so the server logs its traceback.
-    return _body("internal_error", "the gateway failed to handle this request", 500)
+def install_error_handlers(app: FastAPI, service: str) -> None:
+    """Every error ``app`` answers becomes JSON; ``service`` names it in an internal error."""
 
+    async def unexpected(_: Request, __: Exception) -> JSONResponse:
+        # Starlette re-raises the exception after this answer, so the server logs its traceback.
+        return _body("internal_error", f"the {service} failed to handle this request", 500)
 
-def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(ApiError)(_api_error)
     app.exception_handler(HTTPException)(_http_error)
     app.exception_handler(RequestValidationError)(_validation_error)
-    app.exception_handler(Exception)(_unexpected)
+    app.exception_handler(Exception)(unexpected)

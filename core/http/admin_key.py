@@ -1,0 +1,33 @@
+"""The admin API key: one ``X-API-Key`` header, compared in constant time with the configured key.
+
+The gateway and the trainer read the same key (``gateway.api_key`` or ``gateway.api_key_file``):
+one admin credential per deployment.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
+
+from core.http.errors import ApiError
+
+ADMIN_KEY = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="AdminKey",
+    auto_error=False,
+    description="the admin API key configured on the gateway",
+)
+UNAUTHORIZED = "`unauthorized`: no valid `X-API-Key` header"
+ADMIN_DISABLED = "`admin_disabled`: no admin API key is configured"
+
+
+def check_admin_key(expected: SecretStr | None, given: str | None) -> None:
+    """Raises :class:`ApiError` 503 without a configured key, 401 for a missing or wrong one."""
+    if expected is None:
+        raise ApiError(503, "admin_disabled", "no admin API key is configured")
+    if given is None or not hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
