@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -12,11 +13,16 @@ import pytest
 import yaml
 from onnx import TensorProto, helper
 
+from auth_gateway.hotswap import HotSwapper
 from core.biometrics.face_detect import FaceBox
-from core.registry import ModelRejected, check_publishable, describe
-from core.settings import Settings
-from schemas import IoSpec, TensorDType, TensorSpec
+from core.registry import SLOTS, ActiveModels, ModelRejected, check_publishable, describe
+from core.settings import ModelsSection, Settings
+from core.signing import TrustedKeys
+from schemas import IoSpec, ModelPublished, TensorDType, TensorSpec
+from schemas.examples import example_events
+from schemas.model_catalog import BASE_VERSION
 from tests.registry_kit import good
+from tests.unit.test_hotswap_pinned import Untouchable
 from trainer.detector.dataset import LabelledImage, Part, assign_parts, label_lines, write_dataset
 from trainer.detector.evaluate import DetectionScores, beats, score_detector, true_detections
 from trainer.detector.offline import load_ultralytics
@@ -224,3 +230,22 @@ def test_a_detector_is_publishable_without_an_operating_point() -> None:
     assert exc.value.reason == "invalid_onnx"
     # A model that is neither an adapter nor a detector cannot be published.
     assert _rejected(data, name="speech-recogniser") == "unknown_model"
+
+
+async def test_a_gateway_leaves_a_published_detector_alone() -> None:
+    # The registry, store, producer and re-embedder fail on any use: the gateway neither loads
+    # the detector nor marks it rejected in the registry.
+    swapper = HotSwapper(
+        registry=cast(Any, Untouchable()),
+        objects=cast(Any, Untouchable()),
+        producer=cast(Any, Untouchable()),
+        reembedder=cast(Any, Untouchable()),
+        settings=ModelsSection(),
+        trust=TrustedKeys([]),
+        instance_id="gateway",
+        follow_registry=True,
+        defaults=ActiveModels.offline({}),
+    )
+    published = next(e for e in example_events() if isinstance(e, ModelPublished))
+    await swapper.handle_published(published.model_copy(update={"model": "face-detector"}))
+    assert swapper.current().versions() == {name: BASE_VERSION for name in SLOTS}
