@@ -26,6 +26,7 @@ from tests.unit.test_hotswap_pinned import Untouchable
 from trainer.detector.dataset import LabelledImage, Part, assign_parts, label_lines, write_dataset
 from trainer.detector.evaluate import DetectionScores, beats, score_detector, true_detections
 from trainer.detector.offline import load_ultralytics
+from trainer.detector.onnx_detector import OnnxFaceDetector, letterbox
 from trainer.detector.trainer import DetectorTrainer
 from trainer.pipeline import JobFailed
 
@@ -172,6 +173,19 @@ async def test_a_detector_job_without_the_extra_fails_before_any_work(
     assert reported == []
 
 
+async def test_configured_weights_that_are_not_there_fail_the_job_before_any_work(
+    tmp_path: Path,
+) -> None:
+    async def progress(stage: object, fraction: float, message: str = "") -> None:
+        raise AssertionError("no work should start")
+
+    settings = Settings(cache_dir=tmp_path, trainer={"detector_weights": tmp_path / "face.pt"})
+    with pytest.raises(JobFailed) as exc:
+        await DetectorTrainer(settings).train(None, progress)  # type: ignore[arg-type]
+    assert exc.value.reason == "weights_missing"
+    assert str(tmp_path / "face.pt") in exc.value.message
+
+
 def _tiny_detector(side: int = 32, outputs: int = 5) -> bytes:
     """A graph with a detector's shape: image [1,3,S,S] -> candidates [1, outputs, K]."""
     graph = helper.make_graph(
@@ -201,6 +215,52 @@ def _tiny_detector(side: int = 32, outputs: int = 5) -> bytes:
     onnx.checker.check_model(model)
     serialised: bytes = model.SerializeToString()
     return serialised
+
+
+def _fixed_candidates(candidates: list[list[float]], side: int = 160) -> bytes:
+    """A detector graph whose candidates do not depend on the image (``[1, 5, K]``)."""
+    table = np.asarray(candidates, dtype=np.float32).T[None]
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+            helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+            helper.make_node("Add", ["table", "nothing"], ["output0"]),
+        ],
+        "fixed_candidates",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(table.shape))],
+        initializer=[
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("table", TensorProto.FLOAT, table.shape, table.ravel().tolist()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    serialised: bytes = model.SerializeToString()
+    return serialised
+
+
+def test_the_onnx_detector_maps_candidates_back_through_the_letterbox() -> None:
+    # A 320 x 200 photo fills 160 x 100 of the 160 px input, 30 px of grey above and below.
+    detector = OnnxFaceDetector(
+        _fixed_candidates(
+            [
+                [80, 80, 40, 20, 0.9],  # a face: (60, 70)-(100, 90) in the input
+                [81, 80, 40, 20, 0.8],  # the same face, less sure: suppressed
+                [20, 40, 10, 10, 0.1],  # below the confidence floor
+                [150, 125, 20, 10, 0.5],  # partly outside the photo: clipped to it
+            ]
+        )
+    )
+    faces = detector.detect(np.zeros((200, 320, 3), dtype=np.uint8))
+    assert [(f.left, f.top, f.right, f.bottom) for f in faces] == [
+        (120, 80, 200, 120),
+        (280, 180, 320, 200),
+    ]
+    assert [f.score for f in faces] == pytest.approx([0.9, 0.5])
+    boxed = letterbox(np.zeros((200, 320, 3), dtype=np.uint8), 160)
+    assert boxed.tensor.shape == (1, 3, 160, 160)
+    assert (boxed.scale, boxed.pad_x, boxed.pad_y) == (0.5, 0.0, 30.0)
+    assert boxed.tensor[0, :, 0, 0] == pytest.approx([114 / 255] * 3)
 
 
 def _rejected(data: bytes, name: str = "face-detector", **changes: object) -> str:

@@ -5,8 +5,8 @@ only here, when a detector job runs. Left to its defaults it reaches for the net
 at import (``YOLO_OFFLINE``), a ``pip install`` of any missing requirement
 (``YOLO_AUTOINSTALL``), a download of ``Arial.ttf`` whenever a dataset is checked (a TTF of that
 name in its config dir stops it; matplotlib ships DejaVuSans) and settings sync. With the four
-set, training, validation and ONNX export make no network call (measured, see
-``docs/architecture.md`` and the research notes).
+set, training, validation and ONNX export make no network call (an audit hook checks it in
+``tests/unit/test_trainer_detector_yolo.py``).
 """
 
 from __future__ import annotations

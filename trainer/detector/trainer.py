@@ -10,7 +10,7 @@ The comparison is against the default detector's own labels, so the default scor
 precision 1 and no failure to acquire by construction: a challenger can at best tie, and a few
 CPU epochs from scratch come nowhere near. Such a job ends ``succeeded-not-promoted`` with both
 sides' figures; promotion needs better weights to start from (an operator's ``.pt``) and
-labels that are not the champion's (see the report in ``docs``).
+labels that are not the champion's.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from trainer.detector.dataset import LabelledImage, Part, assign_parts, write_da
 from trainer.detector.evaluate import DetectionScores, beats, score_detector
 from trainer.detector.offline import load_ultralytics
 from trainer.detector.onnx_detector import OnnxFaceDetector
-from trainer.detector.yolo_run import check_parity, export_onnx, train
+from trainer.detector.yolo_run import EpochReport, check_parity, export_onnx, train
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
 
 # Fewer images with a face than this cannot fill a training, a validation and a held-back part.
@@ -119,7 +119,10 @@ class DetectorTrainer:
 
     async def train(self, request: JobContext, progress: Progress) -> Outcome:
         section = self._settings.trainer
-        # First, so a missing extra fails the job before any work.
+        weights = section.detector_weights
+        # Before any work: a missing file would make ultralytics look for it online.
+        if weights is not None and not weights.is_file():
+            raise JobFailed("weights_missing", f"trainer.detector_weights: no file {weights}")
         ultralytics = load_ultralytics(self._settings.cache_dir / "ultralytics")
         await progress(JobStage.SNAPSHOT, 0.0, "loading images")
         loaded = await self._loaded(request, progress)
@@ -132,15 +135,7 @@ class DetectorTrainer:
         )
         by_part = {p: [i for i in labelled if parts[i.image_id] is p] for p in Part}
         _check_enough(labelled, by_part)
-
-        loop = asyncio.get_running_loop()
-
-        def on_epoch(epoch: int, epochs: int, figures: dict[str, float]) -> None:
-            fraction = 0.1 + 0.6 * epoch / epochs
-            message = f"epoch {epoch}/{epochs}"
-            asyncio.run_coroutine_threadsafe(
-                progress(JobStage.TRAINING, fraction, message), loop
-            ).result()
+        held = by_part[Part.HELD_BACK]
 
         with tempfile.TemporaryDirectory(prefix="kibalock-detector-") as tmp:
             root = Path(tmp)
@@ -151,25 +146,23 @@ class DetectorTrainer:
                 ultralytics,
                 data_yaml,
                 root / "runs",
-                weights=section.detector_weights,
+                weights=weights,
                 epochs=section.detector_epochs,
                 image_size=section.detector_image_size,
-                on_epoch=on_epoch,
+                on_epoch=_epoch_reporter(progress, asyncio.get_running_loop()),
             )
             await progress(JobStage.EXPORT, 0.75, "ONNX export and parity check")
             onnx = await asyncio.to_thread(
                 export_onnx, ultralytics, trained.weights, section.detector_image_size
             )
-            held_rgb = [i.rgb for i in by_part[Part.HELD_BACK]]
             try:
                 parity = await asyncio.to_thread(
-                    check_parity, ultralytics, trained.weights, onnx, held_rgb
+                    check_parity, ultralytics, trained.weights, onnx, [i.rgb for i in held]
                 )
             except ValueError as exc:
                 raise JobFailed("parity_failed", str(exc)) from exc
 
         await progress(JobStage.EVALUATION, 0.85, "challenger against the default detector")
-        held = by_part[Part.HELD_BACK]
         champion = await asyncio.to_thread(score_detector, self._default(), held)
         challenger = await asyncio.to_thread(score_detector, OnnxFaceDetector(onnx), held)
         promote = beats(challenger, champion)
@@ -216,6 +209,24 @@ class DetectorTrainer:
     def _label(self, images: Sequence[tuple[ImageId, RgbImage]]) -> list[LabelledImage]:
         detector = self._default()
         return [LabelledImage(i, rgb, detector.detect(rgb)) for i, rgb in images]
+
+
+def _epoch_reporter(progress: Progress, loop: asyncio.AbstractEventLoop) -> EpochReport:
+    """Reports each epoch from ultralytics' training thread on the job's event loop.
+
+    It waits for the report, so progress stays in order, and an exception the service raises
+    from ``progress`` (the job was taken away) stops the training there.
+    """
+
+    def report(epoch: int, epochs: int, figures: dict[str, float]) -> None:
+        map50 = figures.get("metrics/mAP50(B)")
+        detail = f", validation mAP50 {map50:.3f}" if map50 is not None else ""
+        coroutine = progress(
+            JobStage.TRAINING, 0.1 + 0.6 * epoch / epochs, f"epoch {epoch}/{epochs}{detail}"
+        )
+        asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    return report
 
 
 def _check_enough(
