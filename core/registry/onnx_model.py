@@ -6,7 +6,8 @@ manifest carries the operating point of this very version (``calibration_missing
 ``calibration_mismatch``); the bytes are an ONNX model onnxruntime can load; the graph's inputs
 and outputs are the ones its manifest declares; they fit the slot, and a probe batch comes out
 with the right shape and finite values. The offline default (the base embedding itself) is a
-:class:`LoadedModel` without a session.
+:class:`LoadedModel` without a session. A face detector is only checked before it is published
+(:func:`check_detector`): gateways keep dlib's detector and never load one.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import onnx
 import pytest
 import yaml
 from onnx import TensorProto, helper
@@ -21,7 +20,7 @@ from core.signing import TrustedKeys
 from schemas import IoSpec, ModelPublished, TensorDType, TensorSpec
 from schemas.examples import example_events
 from schemas.model_catalog import BASE_VERSION
-from tests.registry_kit import good
+from tests.registry_kit import detector_graph, good
 from tests.unit.test_hotswap_pinned import Untouchable
 from trainer.detector.dataset import LabelledImage, Part, assign_parts, label_lines, write_dataset
 from trainer.detector.evaluate import DetectionScores, beats, score_detector, true_detections
@@ -186,37 +185,6 @@ async def test_configured_weights_that_are_not_there_fail_the_job_before_any_wor
     assert str(tmp_path / "face.pt") in exc.value.message
 
 
-def _tiny_detector(side: int = 32, outputs: int = 5) -> bytes:
-    """A graph with a detector's shape: image [1,3,S,S] -> candidates [1, outputs, K]."""
-    graph = helper.make_graph(
-        [
-            helper.make_node(
-                "AveragePool", ["images"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]
-            ),
-            helper.make_node("Reshape", ["pooled", "flat"], ["rows"]),
-            helper.make_node("Concat", ["rows", "rows"], ["both"], axis=1),
-            helper.make_node("Slice", ["both", "start", "stop", "axis"], ["output0"]),
-        ],
-        "tiny_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, side, side])],
-        [
-            helper.make_tensor_value_info(
-                "output0", TensorProto.FLOAT, [1, outputs, (side // 8) ** 2]
-            )
-        ],
-        initializer=[
-            helper.make_tensor("flat", TensorProto.INT64, [3], [1, 3, -1]),
-            helper.make_tensor("start", TensorProto.INT64, [1], [0]),
-            helper.make_tensor("stop", TensorProto.INT64, [1], [outputs]),
-            helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    onnx.checker.check_model(model)
-    serialised: bytes = model.SerializeToString()
-    return serialised
-
-
 def _fixed_candidates(candidates: list[list[float]], side: int = 160) -> bytes:
     """A detector graph whose candidates do not depend on the image (``[1, 5, K]``)."""
     table = np.asarray(candidates, dtype=np.float32).T[None]
@@ -271,7 +239,7 @@ def _rejected(data: bytes, name: str = "face-detector", **changes: object) -> st
 
 
 def test_a_detector_is_publishable_without_an_operating_point() -> None:
-    data = _tiny_detector()
+    data = detector_graph()
     manifest = describe(data, "face-detector", "1.1.0")
     assert manifest.operating_point is None
     check_publishable(data, manifest)
@@ -284,7 +252,7 @@ def test_a_detector_is_publishable_without_an_operating_point() -> None:
     assert _rejected(data, preprocessing="face-gray-image") == "preprocessing_mismatch"
     # An adapter's graph is not a detector, and bytes onnxruntime cannot load are refused.
     assert _rejected(good(128)) == "io_spec_mismatch"
-    assert _rejected(_tiny_detector(outputs=4)) == "model_output_invalid"
+    assert _rejected(detector_graph(outputs=4)) == "model_output_invalid"
     with pytest.raises(ModelRejected) as exc:
         check_publishable(b"not onnx", manifest)
     assert exc.value.reason == "invalid_onnx"
