@@ -92,7 +92,9 @@ def job() -> tuple[Outcome, list[tuple[JobStage, float, str]], list[str], float,
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert loaded_for == [context]
-    print(f"\ndetector job: {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB, {outcome.summary}")
+    parity = outcome.parity.max_abs_diff if outcome.parity else float("nan")
+    print(f"\ndetector job: {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB, parity {parity:.2g}")
+    print(outcome.summary)
     return outcome, reports, network, wall, peak_mb
 
 
