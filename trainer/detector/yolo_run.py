@@ -26,7 +26,7 @@ FROM_SCRATCH = "yolov8n.yaml"
 BATCH = 16
 # Largest |torch - onnxruntime| allowed over the raw candidates, box coordinates divided by the
 # input side so that every value is in 0..1 like the scores: a 1e-3 difference is a 0.3 px box
-# edge at 320 px. Measured: 1e-6 (1 epoch) to 1e-5 (80 epochs, 1.4e-3 px at 160 px).
+# edge at 320 px. Measured after 60 epochs at 160 px: 5e-6.
 PARITY_TOLERANCE = 1e-3
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
