@@ -21,10 +21,12 @@ help:
 	@echo "make test   - lint, type-check, unit + integration tests on a real local stack"
 	@echo "make bench  - performance figures into out/bench"
 
+# The tests train the face detector too, so development installs the `yolo` extra
+# (ultralytics, AGPL-3.0); a plain `pip install kibalock` stays free of it.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check "uv>=0.5,<1"
-	$(VENV)/bin/uv pip install --python $(PY) --config-setting editable_mode=compat -e ".[dev]"
+	$(VENV)/bin/uv pip install --python $(PY) --config-setting editable_mode=compat -e ".[dev,yolo]"
 	@touch $@
 
 venv: $(VENV)/.installed

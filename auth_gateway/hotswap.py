@@ -111,6 +111,10 @@ class HotSwapper:
         if not self.follow_registry:
             log.info("not following the registry", model=event.model, ignored=event.model_version)
             return
+        if event.model not in SLOTS:
+            # A published face detector is not for gateways to judge: they serve dlib's.
+            log.info("not a swappable model", model=event.model, ignored=event.model_version)
+            return
         async with self._lock:
             await self._consider(event)
 

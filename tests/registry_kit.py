@@ -1,4 +1,5 @@
-"""Tiny ONNX adapters for registry and hot-swap tests, good and bad, and signing keys."""
+"""Tiny ONNX adapters (good and bad) and a detector-shaped graph for registry and hot-swap
+tests, and signing keys."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ def manifest_for(data: bytes, name: str, version: str, **extra: object) -> Manif
     if "operating_point" not in extra:
         extra["operating_point"] = rotation_point(name, version)
     return describe(data, name, version).model_copy(update=extra)
+
+
+def detector_graph(side: int = 32, outputs: int = 5) -> bytes:
+    """A graph with a detector's shape: image [1,3,S,S] -> candidates [1, outputs, K]."""
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "AveragePool", ["images"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]
+            ),
+            helper.make_node("Reshape", ["pooled", "flat"], ["rows"]),
+            helper.make_node("Concat", ["rows", "rows"], ["both"], axis=1),
+            helper.make_node("Slice", ["both", "start", "stop", "axis"], ["output0"]),
+        ],
+        "tiny_detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, side, side])],
+        [
+            helper.make_tensor_value_info(
+                "output0", TensorProto.FLOAT, [1, outputs, (side // 8) ** 2]
+            )
+        ],
+        initializer=[
+            helper.make_tensor("flat", TensorProto.INT64, [3], [1, 3, -1]),
+            helper.make_tensor("start", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("stop", TensorProto.INT64, [1], [outputs]),
+            helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    serialised: bytes = model.SerializeToString()
+    return serialised

@@ -37,7 +37,9 @@ class Outcome:
     """What a training run produced, promoted or not."""
 
     onnx: bytes
-    operating_point: OperatingPoint  # fitted on held-back data, for the new version
+    # Fitted on held-back data, for the new version; None for a model whose outputs are not
+    # scored against templates (the face detector: ``ModelSpec.scored``).
+    operating_point: OperatingPoint | None
     promote: bool  # champion / challenger verdict
     summary: str  # one line for the job's message
     metrics: dict[str, float] = field(default_factory=dict)  # both sides' figures, data counts

@@ -6,7 +6,8 @@ manifest carries the operating point of this very version (``calibration_missing
 ``calibration_mismatch``); the bytes are an ONNX model onnxruntime can load; the graph's inputs
 and outputs are the ones its manifest declares; they fit the slot, and a probe batch comes out
 with the right shape and finite values. The offline default (the base embedding itself) is a
-:class:`LoadedModel` without a session.
+:class:`LoadedModel` without a session. A face detector is only checked before it is published
+(:func:`check_detector`): gateways keep dlib's detector and never load one.
 """
 
 from __future__ import annotations
@@ -242,3 +243,49 @@ def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
     except Exception as exc:
         raise ModelRejected("model_output_invalid", f"the probe batch failed: {exc}") from exc
     return model
+
+
+def check_detector(data: bytes, manifest: Manifest) -> None:
+    """A detector graph fits its catalog entry: ``[N, 3, H, W]`` float32 image in, float32
+    ``[N, 4 + classes, K]`` candidates out, finite on a probe image.
+
+    Detectors are not scored (no calibration, no operating point) and gateways do not load
+    them; this is what a publisher checks before the registry holds one.
+    """
+    spec = MODEL_CATALOG.get(manifest.name)
+    if spec is None or spec.kind is not ModelKind.DETECTOR:
+        raise ModelRejected("unknown_model", f"{manifest.name} is not a detector")
+    if manifest.preprocessing != spec.preprocessing:
+        raise ModelRejected(
+            "preprocessing_mismatch",
+            f"{manifest.name} takes {spec.preprocessing}, the manifest says "
+            f"{manifest.preprocessing}",
+        )
+    session = _session(data)
+    actual = io_spec_of(session)
+    check_declared(manifest.io, actual)
+    if len(actual.inputs) != 1 or len(actual.outputs) != 1:
+        raise ModelRejected("io_spec_mismatch", f"{spec.name} needs one input and one output")
+    (tin,), (tout,) = actual.inputs, actual.outputs
+    if tin.dtype is not TensorDType.FLOAT32 or len(tin.shape) != 4 or tin.shape[1] != 3:
+        raise ModelRejected(
+            "io_spec_mismatch", f"input {tin.name} is {tin.dtype}{tin.shape}, not float32[N,3,H,W]"
+        )
+    if tout.dtype is not TensorDType.FLOAT32 or len(tout.shape) != 3:
+        raise ModelRejected(
+            "io_spec_mismatch",
+            f"output {tout.name} is {tout.dtype}{tout.shape}, not float32[N,C,K]",
+        )
+    # A symbolic height or width gets a YOLO-friendly size (a multiple of its 32 px stride).
+    shape = [d if isinstance(d, int) else (1 if i == 0 else 320) for i, d in enumerate(tin.shape)]
+    probe = np.full(shape, 0.5, dtype=np.float32)
+    try:
+        (out, *_) = session.run(None, {tin.name: probe})
+    except Exception as exc:  # onnxruntime raises its own exception types for every defect
+        raise ModelRejected("model_output_invalid", f"the probe image failed: {exc}") from exc
+    result = np.asarray(out)
+    if result.ndim != 3 or result.shape[1] < 5 or not np.isfinite(result).all():
+        raise ModelRejected(
+            "model_output_invalid",
+            f"{manifest.ref} returned {result.shape} or non-finite values on the probe image",
+        )

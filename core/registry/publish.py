@@ -18,20 +18,30 @@ from core import docstore
 from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectMissing, ObjectStore
 from core.registry.errors import ModelRejected
-from core.registry.onnx_model import SLOTS, describe, load_adapter
+from core.registry.onnx_model import SLOTS, check_detector, describe, load_adapter
 from core.registry.store import ONNX_CONTENT_TYPE, ModelRegistry, VersionExists
 from core.settings import Settings
 from schemas import MediaRef, ModelPublished
 from schemas.keys import artifact_key, candidate_key
 from schemas.manifest import Manifest, OperatingPoint, SignerLike
+from schemas.model_catalog import MODEL_CATALOG, ModelKind
 
 
 def check_publishable(data: bytes, manifest: Manifest) -> None:
-    """Raises :class:`ModelRejected` for a model the gateways would refuse."""
+    """Raises :class:`ModelRejected` for a model its users would refuse.
+
+    An embedder adapter is checked the way every gateway loads it (operating point included);
+    a detector (not scored, so no operating point) must load and match its manifest's I/O.
+    Gateways hot-swap only the adapters: a published detector is for LifeModo's exports and
+    for an operator to plug in (``FaceEngine(detector=...)``).
+    """
+    spec = MODEL_CATALOG.get(manifest.name)
     if manifest.name in SLOTS:
         load_adapter(data, manifest)
+    elif spec is not None and spec.kind is ModelKind.DETECTOR:
+        check_detector(data, manifest)
     else:
-        raise ModelRejected("unknown_model", f"{manifest.name} is not a swappable model")
+        raise ModelRejected("unknown_model", f"{manifest.name} is not a publishable model")
 
 
 async def publish(

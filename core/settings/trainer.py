@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from core.settings.base import Section
+from core.settings.base import ExpandedPath, Section
 
 
 class TrainerSection(Section):
@@ -51,6 +51,18 @@ class TrainerSection(Section):
     poll_seconds: float = Field(default=5.0, gt=0)
     # At most one progress update per job this often on training.jobs (stage changes always).
     progress_interval_seconds: float = Field(default=2.0, ge=0)
+
+    # -- face detector (trainer/detector/, needs the `yolo` extra) --------------------------
+    # A local ultralytics .pt to fine-tune; None trains yolov8n.yaml from scratch, which a few
+    # CPU epochs cannot make competitive (see docs/configuration.md).
+    detector_weights: ExpandedPath | None = None
+    detector_epochs: int = Field(default=5, ge=1, le=500)
+    # Training and inference side in pixels (YOLO needs a multiple of 32).
+    detector_image_size: int = Field(default=320, ge=64, le=1280, multiple_of=32)
+    # Share of the images held back for champion / challenger and the parity check, and the
+    # share ultralytics validates on while training (split by image, deterministic).
+    detector_holdout: float = Field(default=0.2, gt=0.0, lt=0.5)
+    detector_validation: float = Field(default=0.15, gt=0.0, lt=0.5)
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Self:
