@@ -195,7 +195,9 @@ def write_cases(onnx: bytes, path: Path, *, samples: int, seed: int) -> None:
 
 
 def _convert_and_check(python: Path, source: Path, cases: Path, out_dir: Path) -> ConversionReport:
-    command = [str(python), str(_CHECK_SCRIPT), str(source), str(cases), str(out_dir)]
+    # -I: the script's own folder (trainer/) must not be on the path, or onnx2tf's
+    # `import tflite` would find trainer/tflite.py instead of the flatbuffers package.
+    command = [str(python), "-I", str(_CHECK_SCRIPT), str(source), str(cases), str(out_dir)]
     # The venv's bin/ first on PATH: onnx2tf calls helpers (onnxsim) by name.
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
