@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from kibalock_cli.trainer_import import import_command
+
 if TYPE_CHECKING:
     from core.settings import Settings
     from trainer.jobs import Job, JobRequest
@@ -118,7 +120,10 @@ def train_command(
     model: Annotated[str, typer.Option("--model", help="The model to train, e.g. voice-embedder.")],
     user: Annotated[str | None, typer.Option("--user", help="Train this user's own model.")] = None,
     source: Annotated[
-        str, typer.Option("--source", help="curated (training bucket) or imported (LifeModo).")
+        str,
+        typer.Option(
+            "--source", help="curated (the gateway's samples), imported (LifeModo imports) or all."
+        ),
     ] = "curated",
     once: Annotated[
         bool,
@@ -203,3 +208,6 @@ def _run_with_bar(settings: Settings, request: JobRequest) -> Job:
             )
 
         return asyncio.run(train_once(settings, request, show))
+
+
+trainer_app.command("import")(import_command)

@@ -1,6 +1,6 @@
 """``kibalock trainer import PATH``: photos, recordings or a PDF into LifeModo's training data.
 
-The lead wires :func:`import_command` under ``kibalock trainer``. Heavy imports (dlib, OCR)
+Registered as ``kibalock trainer import``. Heavy imports (dlib, OCR)
 happen inside the command so that ``kibalock --help`` stays fast.
 """
 

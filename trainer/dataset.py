@@ -149,6 +149,29 @@ async def enrolment_items(db: Database, modality: Modality) -> list[Dated]:
     return dated
 
 
+SOURCES = frozenset({"curated", "imported", "all"})
+# Kinds of imported file each modality trains on (a PDF's pages are images; the PDF itself not).
+_IMPORTED_KINDS = {Modality.FACE: {"image", "pdf_page"}, Modality.VOICE: {"audio"}}
+IMPORTED = "imported"
+
+
+async def imported_items(db: Database, modality: Modality) -> list[Dated]:
+    """What ``kibalock trainer import`` stored (``training_imports``), labelled or not."""
+    dated = []
+    kinds = _IMPORTED_KINDS[modality]
+    async for record in db["training_imports"].find(
+        {}, {"user_id": 1, "files": 1, "finished_at": 1}
+    ):
+        for file in record.get("files", []):
+            if file["kind"] in kinds:
+                ref = MediaRef.model_validate(file["media"])
+                item = media_item(
+                    ref, TRAINING_BUCKET, record.get("user_id"), modality, IMPORTED, IMPORTED
+                )
+                dated.append(Dated(item, record.get("finished_at")))
+    return dated
+
+
 def media_item(
     ref: MediaRef,
     logical_bucket: str,
@@ -175,15 +198,23 @@ async def take_snapshot(
     model: str,
     *,
     max_per_user: int,
+    source: str = "curated",
     extra: Sequence[SnapshotItem | Dated] = (),
 ) -> Snapshot:
     """The snapshot of the data a job of ``model`` trains on (not stored: see :func:`save`).
 
-    ``extra``: items of another source (imported media), in its own key layout.
+    ``source``: ``curated`` (the gateway's curated samples), ``imported`` (LifeModo imports) or
+    ``all``; enrolment media always come too (they are the templates). ``extra``: items of
+    another source, in its own key layout.
     """
+    if source not in SOURCES:
+        raise ValueError(f"unknown data source {source!r} (known: {sorted(SOURCES)})")
     modality = modality_of(model)
+    curated = await curated_items(db, modality) if source in ("curated", "all") else []
+    imported = await imported_items(db, modality) if source in (IMPORTED, "all") else []
     candidates = [
-        *await curated_items(db, modality),
+        *curated,
+        *imported,
         *await enrolment_items(db, modality),
         *(e if isinstance(e, Dated) else Dated(e) for e in extra),
     ]

@@ -44,7 +44,11 @@ async def load_split(
     the message says what was found, skipped media included.
     """
     snapshot = await take_snapshot(
-        db, job.request.model, max_per_user=settings.max_samples_per_user, extra=extra
+        db,
+        job.request.model,
+        max_per_user=settings.max_samples_per_user,
+        source=job.request.source,
+        extra=extra,
     )
     await save(db, snapshot, job_id=job.job_id)
     analyse = await asyncio.to_thread(engines.analyser, snapshot.modality)

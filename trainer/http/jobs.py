@@ -42,9 +42,10 @@ class RetrainRequest(BaseModel):
 
     model: TrainableName = Field(examples=[VOICE_EMBEDDER])
     user_id: Identifier | None = Field(default=None, description="train this user's own model")
-    source: Literal["curated", "imported"] = Field(
+    source: Literal["curated", "imported", "all"] = Field(
         default="curated",
-        description="curated: the training bucket and enrolments; imported: LifeModo imports",
+        description="curated: the gateway's curated samples; imported: LifeModo imports; all:"
+        " both (enrolment media always come too)",
     )
     reason: RetrainReason = RetrainReason.MANUAL
 
