@@ -22,11 +22,11 @@ from core.docstore import Database
 from core.objectstore import ObjectStore
 from core.registry import ModelRegistry
 from core.settings import Settings
+from schemas.model_catalog import FACE_DETECTOR
 from trainer.pipeline import JobFailed, Trainer
 
 if TYPE_CHECKING:
-    from core.biometrics.face import FaceEngine
-    from core.biometrics.voice import VoiceEngine
+    from trainer.extract import Engines
 
 
 @dataclass
@@ -38,25 +38,21 @@ class TrainerDeps:
     objects: ObjectStore
     registry: ModelRegistry
 
-    # Loaded on first use (seconds, hundreds of MB; read it from a worker thread), then shared
-    # by every job of the process. Imported here: a service without such jobs never loads them.
+    # The biometric engines, each loaded on first use (seconds, hundreds of MB) and then shared
+    # by every job of the process.
     @cached_property
-    def face_engine(self) -> FaceEngine:
-        from core.biometrics.face import FaceEngine
+    def engines(self) -> Engines:
+        from trainer.extract import Engines
 
-        return FaceEngine()
-
-    @cached_property
-    def voice_engine(self) -> VoiceEngine:
-        from core.biometrics.voice import VoiceEngine
-
-        return VoiceEngine()
+        return Engines()
 
 
 TrainerFactory = Callable[[TrainerDeps], Trainer]
 
-# model name → "module:factory"; each helper's trainer is added here when it is merged.
-TRAINERS: dict[str, str] = {}
+# model name → "module:factory", imported when a job of that model runs.
+TRAINERS: dict[str, str] = {
+    FACE_DETECTOR: "trainer.detector.snapshot_images:face_detector_trainer",
+}
 
 
 class TrainerRegistry:
