@@ -157,6 +157,7 @@ class HotSwapper:
             active,
             eer_tolerance=self.settings.canary_eer_tolerance,
             dprime_tolerance=self.settings.canary_dprime_tolerance,
+            fmr_tolerance=self.settings.canary_fmr_tolerance,
         )
         return candidate
 

@@ -72,19 +72,21 @@ class RollbackWatch:
                 self._history[(model, version)].add(genuine)
             watch = self._watches.get(model)
             if watch is not None and watch.version == version:
-                self._check(watch, error=False, genuine=genuine)
+                self._check(watch, error=False, genuine=genuine, user=decision.user_id)
 
     def observe_error(self) -> None:
         """An attempt failed while verifying: it counts against every version being watched."""
         for watch in list(self._watches.values()):
             self._check(watch, error=True, genuine=None)
 
-    def _check(self, watch: SwapWatch, *, error: bool, genuine: float | None) -> None:
+    def _check(
+        self, watch: SwapWatch, *, error: bool, genuine: float | None, user: str | None = None
+    ) -> None:
         if watch.expired(time.monotonic()):
             log.info("swap confirmed", model=watch.model, version=watch.version)
             self.stop(watch.model)
             return
-        breach = watch.observe(error=error, genuine=genuine)
+        breach = watch.observe(error=error, genuine=genuine, user=user)
         if breach is None:
             return
         self.stop(watch.model)

@@ -5,7 +5,10 @@ it fail (an error while verifying), and what score did the swapped modality give
 looks genuine? Leaving the bounds rolls back: an error rate above ``max_error_rate``
 (``error_rate``), or a median genuine score more than ``max_genuine_drop`` below the previous
 version's median, or below ``genuine_floor`` when there is no baseline (``score_drift``).
-Nothing is judged before ``watch_min_decisions`` observations.
+Nothing is judged before ``watch_min_decisions`` observations, and the scores before
+``watch_min_users`` distinct users gave some: the median is taken over each user's own median,
+so a few hostile attempts of one person (their face with someone else's voice) cannot roll a
+good model back.
 """
 
 from __future__ import annotations
@@ -48,16 +51,18 @@ class SwapWatch:
     settings: ModelsSection
     decisions: int = 0
     errors: int = 0
-    genuine: list[float] = field(default_factory=list)
+    genuine: dict[str, list[float]] = field(default_factory=dict)  # user -> their scores
 
     def expired(self, now: float) -> bool:
         return now - self.started_at > self.settings.watch_window_s
 
-    def observe(self, *, error: bool, genuine: float | None) -> Breach | None:
+    def observe(
+        self, *, error: bool, genuine: float | None, user: str | None = None
+    ) -> Breach | None:
         self.decisions += 1
         self.errors += int(error)
-        if genuine is not None:
-            self.genuine.append(genuine)
+        if genuine is not None and user is not None:
+            self.genuine.setdefault(user, []).append(genuine)
         return self.breach()
 
     def breach(self) -> Breach | None:
@@ -71,9 +76,10 @@ class SwapWatch:
                 f"{self.errors}/{self.decisions} decisions failed with {self.model} "
                 f"{self.version} (bound {s.max_error_rate:.0%})",
             )
-        if len(self.genuine) < s.watch_min_decisions:
+        claims = sum(len(scores) for scores in self.genuine.values())
+        if claims < s.watch_min_decisions or len(self.genuine) < s.watch_min_users:
             return None
-        median = statistics.median(self.genuine)
+        median = statistics.median(statistics.median(v) for v in self.genuine.values())
         if self.baseline is not None:
             bound, against = (
                 self.baseline - s.max_genuine_drop,
@@ -84,7 +90,8 @@ class SwapWatch:
         if median < bound:
             return Breach(
                 "score_drift",
-                f"median genuine score {median:.2f} over {len(self.genuine)} claims with "
+                f"median genuine score {median:.2f} over {claims} claims of "
+                f"{len(self.genuine)} users with "
                 f"{self.version}, bound {bound:.2f} from {against}",
             )
         return None

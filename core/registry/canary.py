@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.biometrics.scoring import Calibration
 from core.biometrics.thresholds import d_prime, eer
 from core.objectstore import ObjectMissing, ObjectStore, ObjectStoreError
 from core.registry.errors import ModelRejected
@@ -29,7 +30,7 @@ from core.signing import Signer, SigningError, TrustedKeys
 from schemas import MediaRef
 from schemas.fields import Identifier, ModelName, SemVer, UtcDatetime
 from schemas.keys import canary_prefix
-from schemas.manifest import canonical_json
+from schemas.manifest import OperatingPoint, canonical_json
 
 Sample = tuple[str, bytes, str]
 """(identity label, media bytes, content type)."""
@@ -71,6 +72,11 @@ class CanaryMetrics(BaseModel):
     impostor_mean: float
     genuine_pairs: int
     impostor_pairs: int
+    # Where the impostor scores sit for the version's own operating point: the share of
+    # impostor pairs it would accept (FMR at its threshold) and their 99th calibrated
+    # percentile. EER and d' do not move when every score shifts up; these do.
+    fmr_at_threshold: float | None = None
+    impostor_p99: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +87,16 @@ class Canary:
     base: NDArray[np.float32]
 
     def run(self, model: LoadedModel) -> CanaryMetrics:
-        return separation(model.embed(self.base), self.labels)
+        return separation(model.embed(self.base), self.labels, model.operating_point)
 
 
-def separation(embeddings: NDArray[np.float32], labels: Sequence[str]) -> CanaryMetrics:
-    """Cosine scores of every pair, split into genuine and impostor; their EER and d′.
+def separation(
+    embeddings: NDArray[np.float32],
+    labels: Sequence[str],
+    point: OperatingPoint | None = None,
+) -> CanaryMetrics:
+    """Cosine scores of every pair, split into genuine and impostor; their EER and d′, and with
+    ``point`` where the impostor scores fall against its calibration and threshold.
 
     A collapsed model (one output for every input) scores every pair alike: EER 0.5, d′ 0.
     """
@@ -93,7 +104,16 @@ def separation(embeddings: NDArray[np.float32], labels: Sequence[str]) -> Canary
     same = np.equal.outer(np.asarray(labels), np.asarray(labels))
     upper = np.triu(np.ones_like(same, dtype=bool), k=1)
     genuine, impostor = scores[same & upper], scores[~same & upper]
+    location: dict[str, float] = {}
+    if point is not None and impostor.size:
+        calibration = Calibration.model_validate(point.calibration.model_dump())
+        calibrated = np.array([calibration.score(float(s)) for s in impostor])
+        location = {
+            "fmr_at_threshold": float(np.mean(calibrated >= point.threshold)),
+            "impostor_p99": float(np.quantile(calibrated, 0.99)),
+        }
     return CanaryMetrics(
+        **location,
         eer=eer(genuine, impostor),
         d_prime=d_prime(genuine, impostor),
         genuine_mean=float(genuine.mean()),
@@ -109,8 +129,11 @@ def judge(
     *,
     eer_tolerance: float,
     dprime_tolerance: float,
+    fmr_tolerance: float = 0.01,
 ) -> None:
-    """Raises ``canary_regression`` when the candidate separates worse beyond a tolerance."""
+    """Raises ``canary_regression`` when the candidate separates worse beyond a tolerance, and
+    ``score_inflation`` when it would accept more impostor pairs at its own threshold than the
+    active version does at its own (beyond ``fmr_tolerance``)."""
     if candidate.eer > active.eer + eer_tolerance:
         raise ModelRejected(
             "canary_regression",
@@ -122,6 +145,19 @@ def judge(
             "canary_regression",
             f"d' {candidate.d_prime:.2f} on the canary pairs, active {active.d_prime:.2f} "
             f"(tolerance {dprime_tolerance})",
+        )
+    if candidate.fmr_at_threshold is None and active.fmr_at_threshold is not None:
+        raise ModelRejected("score_inflation", "the candidate has no operating point to check")
+    if (
+        candidate.fmr_at_threshold is not None
+        and active.fmr_at_threshold is not None
+        and candidate.fmr_at_threshold > active.fmr_at_threshold + fmr_tolerance
+    ):
+        raise ModelRejected(
+            "score_inflation",
+            f"FMR {candidate.fmr_at_threshold:.4f} at its threshold on the canary impostor "
+            f"pairs (99th percentile {candidate.impostor_p99:.2f}), active "
+            f"{active.fmr_at_threshold:.4f} (tolerance {fmr_tolerance})",
         )
 
 

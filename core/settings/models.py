@@ -72,11 +72,16 @@ class ModelsSection(Section):
     # model's by more than this (absolute), or its d' falls short by more than this.
     canary_eer_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     canary_dprime_tolerance: float = Field(default=1.0, ge=0.0)
+    # ... or when, at its own threshold, it accepts a larger share of the canary's impostor
+    # pairs than the active version at its own, by more than this (score inflation).
+    canary_fmr_tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
 
     # After a swap, the watch window: decisions made with the new version are checked against
     # these bounds; leaving them rolls back to the previous version (kept loaded).
     watch_window_s: float = Field(default=600.0, gt=0)
     watch_min_decisions: int = Field(default=5, ge=1)
+    # Scores are judged only once this many distinct users gave some (see swap_watch.py).
+    watch_min_users: int = Field(default=3, ge=1)
     max_error_rate: float = Field(default=0.2, ge=0.0, le=1.0)
     # Median calibrated score of genuine-looking claims: may drop this much below the previous
     # version's median on this instance; without such a baseline it must stay above the floor.
