@@ -12,6 +12,7 @@ from auth_gateway.http.deps import ADMIN_ERRORS, Gw, require_admin
 from auth_gateway.http.uploads import (
     AUDIO_MAGIC,
     IMAGE_MAGIC,
+    MODEL_UPLOAD_FACTOR,
     MULTIPART,
     MultipartForm,
     media_types,
@@ -161,7 +162,7 @@ async def import_model(
     filename = form.model_file.filename or ""
     if "/" in filename or "\\" in filename or ".." in filename:
         raise ApiError(422, "invalid_filename", "the file name must not contain a path")
-    limit = gw.settings.gateway.max_upload_bytes * 20
+    limit = gw.settings.gateway.max_upload_bytes * MODEL_UPLOAD_FACTOR
     data = await form.model_file.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "too_large", "the model file is too large")

@@ -8,7 +8,14 @@ from fastapi import FastAPI
 
 from auth_gateway.gateway import Gateway
 from auth_gateway.http import admin, models, ops, terminal
+from auth_gateway.http.uploads import MODEL_UPLOAD_FACTOR
 from core.http.errors import install_error_handlers
+from core.http.guard import RequestGuard
+from core.settings.gateway import GatewaySection
+
+# The form's other fields and boundaries, beside a model file of the largest size allowed.
+FORM_OVERHEAD = 64 * 1024
+ADMIN_UPLOADS = {"/enroll", "/api/import_model"}
 
 
 def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
@@ -20,6 +27,20 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
     )
     app.state.gateway_ref = gateway_ref
     install_error_handlers(app, "gateway")
+
+    def body_limit(path: str) -> int:
+        gateway = gateway_ref()
+        options = GatewaySection() if gateway is None else gateway.settings.gateway
+        if path == "/api/import_model":
+            return MODEL_UPLOAD_FACTOR * options.max_upload_bytes + FORM_OVERHEAD
+        return options.max_request_bytes
+
+    # Before any body is read: the size, and the admin key's presence on the heavy admin uploads.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=body_limit,
+        header_required={"x-api-key": ADMIN_UPLOADS},
+    )
     for router in (terminal.router, admin.router, models.router, ops.router):
         app.include_router(router)
     return app

@@ -30,6 +30,9 @@ AUDIO_MAGIC: dict[Magic, str] = {
     ((0, b"OggS"),): "audio/ogg",
 }
 
+# A model file may weigh this many uploads (ONNX graphs are bigger than photos).
+MODEL_UPLOAD_FACTOR = 20
+
 
 def media_types(table: dict[Magic, str]) -> str:
     return ", ".join(table.values())

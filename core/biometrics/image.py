@@ -53,8 +53,11 @@ class InvalidImage(ValueError):
 @dataclass(frozen=True)
 class ImageLimits:
     max_bytes: int = 10 * 1024 * 1024
-    # 50 MP admits every current phone camera and refuses decompression bombs.
+    # 50 MP admits every current phone camera and refuses decompression bombs. JPEG decodes
+    # straight to the working size (draft mode); PNG and WebP decode in full first, so they
+    # get a lower cap (a 190 KB 7000x7000 PNG would cost half a GB).
     max_pixels: int = 50_000_000
+    max_pixels_full_decode: int = 12_000_000
     # Longest side of the working copy the face pipeline runs on.
     work_side: int = 1024
 
@@ -85,8 +88,9 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
     if im.format not in _FORMATS:
         raise InvalidImage("unsupported_format", f"{im.format}; send JPEG, PNG or WebP")
     width, height = im.size
-    if width * height > limits.max_pixels:
-        raise InvalidImage("too_many_pixels", f"{width}x{height} > {limits.max_pixels}")
+    cap = limits.max_pixels if im.format == "JPEG" else limits.max_pixels_full_decode
+    if width * height > cap:
+        raise InvalidImage("too_many_pixels", f"{width}x{height} > {cap} ({im.format})")
     if width < 1 or height < 1:
         raise InvalidImage("corrupt", "zero-sized image")
     quality = _jpeg_quality(im)

@@ -43,6 +43,8 @@ class GatewaySection(Section):
     session_ttl_s: float = Field(default=900.0, gt=0)
     min_enrol_samples: int = Field(default=3, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # A whole request (an enrolment carries several files), refused before it is read.
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # CPU-bound model work: worker threads, and attempts in flight before the consumer waits.
     workers: int = Field(default=2, ge=1)
     max_in_flight: int = Field(default=4, ge=1)

@@ -83,6 +83,13 @@ def test_unusable_sample_rates_and_values_are_refused() -> None:
     assert _reason(_encode(tone[:0], 16_000)) == "empty"
 
 
+def test_decoding_bombs_are_refused_from_the_header() -> None:
+    # Audit finding 8: many channels, or a huge sample rate, decode to hundreds of MB.
+    tone = np.full((1600, 8), 0.1, dtype=np.float32)
+    assert _reason(_encode(tone, 16_000)) == "too_many_channels"
+    assert _reason(_encode(tone[:, 0], 192_000)) == "unsupported_rate"
+
+
 def test_vad_finds_speech_and_not_silence(voices: Path) -> None:
     speech = decode_audio((voices / "5_nicolas_1.wav").read_bytes())
     assert audio.speech_frames(speech).sum() >= 5

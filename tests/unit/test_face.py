@@ -123,6 +123,15 @@ def test_pixel_limit_is_checked_before_decoding(models: Path, faces: Path) -> No
     assert (sample.status, sample.reason) == (SampleStatus.INVALID_MEDIA, "too_many_pixels")
 
 
+def test_a_lossless_decompression_bomb_is_refused_before_decoding(engine: FaceEngine) -> None:
+    # Audit finding 8: a small PNG of 4000 x 4000 would decode in full (no draft mode for PNG).
+    buf = io.BytesIO()
+    Image.new("RGB", (4000, 4000)).save(buf, format="PNG")
+    assert len(buf.getvalue()) < 200_000
+    sample = engine.analyse(buf.getvalue())
+    assert (sample.status, sample.reason) == (SampleStatus.INVALID_MEDIA, "too_many_pixels")
+
+
 def test_exif_rotated_photo_is_turned_upright(engine: FaceEngine, faces: Path) -> None:
     upright = Image.open(faces / "img1.jpg")
     exif = Image.Exif()
