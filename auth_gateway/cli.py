@@ -34,13 +34,16 @@ def run(ctx: typer.Context) -> None:
     from auth_gateway.bootstrap import SigningKeyOnGateway, refuse_signing_key
     from auth_gateway.crypto import TemplateKeyError, load_key
     from auth_gateway.service import serve
+    from core.settings.dev import DevelopmentSecrets, refuse_development_defaults
 
     settings = get_settings()
     try:
         refuse_signing_key(settings)
         load_key(settings.gateway)
         settings.gateway.admin_key()
-    except (SigningKeyOnGateway, TemplateKeyError, ValueError) as exc:
+        settings.gateway.terminal_key()
+        refuse_development_defaults(settings, "gateway")
+    except (SigningKeyOnGateway, TemplateKeyError, ValueError, DevelopmentSecrets) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     asyncio.run(serve(settings))

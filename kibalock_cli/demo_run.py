@@ -74,7 +74,9 @@ def _start_gateway(
     )
     env = {
         **os.environ,
-        **settings.model_copy(update={"gateway": gateway, "log_json": True}).to_env(),
+        # dev: the demo runs on the local stack, whose object-store and MongoDB defaults a
+        # gateway refuses otherwise.
+        **settings.model_copy(update={"gateway": gateway, "log_json": True, "dev": True}).to_env(),
     }
     with log.open("wb") as out:
         return subprocess.Popen(

@@ -43,13 +43,15 @@ def _settings() -> Settings:
 def _checked_settings() -> Settings:
     """The settings, with the keys the trainer reads at start checked before anything runs."""
     from core.settings import SigningKeyMissing
+    from core.settings.dev import DevelopmentSecrets, refuse_development_defaults
 
     settings = _settings()
     try:
         if settings.trainer.auto_publish:
             settings.models.publisher.signer()
         settings.gateway.admin_key()
-    except (SigningKeyMissing, ValueError) as exc:
+        refuse_development_defaults(settings, "trainer")
+    except (SigningKeyMissing, ValueError, DevelopmentSecrets) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     return settings

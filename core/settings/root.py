@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     s3: S3Section = Field(default_factory=S3Section)
     # Heavy, reusable downloads and builds: model weights (by default) and the dev stack.
     cache_dir: ExpandedPath = Field(default_factory=home_cache)
+    # Development mode: services accept the local stack's defaults (see core/settings/dev.py).
+    dev: bool = False
     log_level: str = "INFO"
     log_json: bool = False
 
