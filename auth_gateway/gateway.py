@@ -92,6 +92,10 @@ class Gateway:
             self.throttle,
             self.capture,
         ]
-        return await erasure.erase_user(
+        removed = await erasure.erase_user(
             user_id, db=self.db, objects=self.objects, decisions=self.decisions, stores=stores
         )
+        # security.lockouts is compacted: without a tombstone its last record for this user
+        # would keep their id for ever, and the processors' per-user state with it.
+        await self.producer.publish_raw("security.lockouts", None, key=user_id.encode())
+        return removed

@@ -217,6 +217,7 @@ class ConsumerLoop:
         self.dead_lettered = 0
         self.dead_letters_lost = 0
         self.outage_retries = 0
+        self.tombstones = 0
         self._stopping = asyncio.Event()
         self._prefix = self.settings.kafka.topic_prefix
         self._consumer = self._new_consumer()
@@ -274,6 +275,11 @@ class ConsumerLoop:
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Handles or dead-letters ``record``; False only if asked to stop during an outage."""
         logical = record.topic.removeprefix(self._prefix)
+        if record.value is None and TOPICS[logical].compacted:
+            # A tombstone: a key erased from a compacted topic (a user's right to erasure).
+            # Nothing to handle and nothing wrong: every store already forgot that key.
+            self.tombstones += 1
+            return True
         try:
             event = decode(logical, record.value, record.headers)
         except DecodeError as exc:

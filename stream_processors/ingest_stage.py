@@ -72,6 +72,10 @@ class IngestStage:
         self.liveness.handled()
         logical = message.topic.removeprefix(self.prefix)
         source = join.Source(topic=logical, partition=message.partition, offset=message.offset)
+        if message.value is None and logical == "security.lockouts" and message.key:
+            self._forget_user(bytes(message.key).decode("utf-8", "replace"))
+            self.idleness.record(source.name, source.offset, None, time.time())
+            return
         try:
             event = decode(logical, message.value, record_headers(message.headers))
         except DecodeError as exc:
@@ -139,6 +143,14 @@ class IngestStage:
             log.info("personal model triggered", user_id=sample.user_id, models=trigger.models)
         if new_state != state:
             self.samples.put(sample.user_id, new_state)
+
+    def _forget_user(self, user_id: str) -> None:
+        """An erased user (the gateway's tombstone on ``security.lockouts``): their lock state and
+        sample count go, and so do their changelog entries. Open joins expire on their own."""
+        self.locks.delete(user_id)
+        self.samples.delete(user_id)
+        self.telemetry.records.labels("security.lockouts", "erased_user").inc()
+        log.info("user state erased")
 
     def _save_join(self, key: str, entry: join.JoinEntry, step: join.JoinStep) -> None:
         self.telemetry.join_steps.labels(step.value).inc()
