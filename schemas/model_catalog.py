@@ -72,13 +72,14 @@ MODEL_CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         # dlib HOG detection (MMOD CNN where HOG finds none), 5-point alignment, 150 px chip,
-        # Dlib ResNet: 128-d. The chip is defined by the landmarks, not the detector's box.
+        # Dlib ResNet on the chip and its mirror image, descriptors averaged: 128-d. The chip is
+        # defined by the landmarks, not the detector's box.
         ModelSpec(
             name=FACE_EMBEDDER,
             kind=ModelKind.EMBEDDER_ADAPTER,
             modality=Modality.FACE,
             trainable=True,
-            preprocessing="face-dlib5-chip150",
+            preprocessing="face-dlib5-chip150-flip1",
             input_dim=128,
         ),
         # 16 kHz mono, voice-activity trimming, Resemblyzer GE2E minus the packaged domain

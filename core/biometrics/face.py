@@ -9,17 +9,19 @@ Stages (see the modules for the why): :mod:`core.biometrics.image` decodes to a 
 at most 1024 px; :mod:`core.biometrics.face_detect` finds faces (dlib HOG, then dlib's MMOD CNN
 only if HOG finds none; any :class:`FaceDetector` can be passed) and picks the subject (the
 sample says how many faces were found and why this one); :mod:`core.biometrics.face_embed`
-aligns it on 5 landmarks and runs DeepFace's ``Dlib`` ResNet through dlib;
+aligns it on 5 landmarks and runs DeepFace's ``Dlib`` ResNet through dlib on the chip and its
+mirror image, averaging the two;
 :mod:`core.biometrics.face_quality` scores it. The embedding is the base model's; a registry
 adapter (:class:`core.registry.LoadedModel`) maps it to a newer version where one is active.
 
 DeepFace itself is not used. Its ``Dlib`` model is a thin wrapper over the same dlib call (for a
-given face chip both give the same vector, max difference 1e-8), while deepface 0.0.103 without
-TensorFlow (``DEEPFACE_BACKEND_ENGINE=onnx``) still needs werkzeug, gdown, beautifulsoup4 and
-soupsieve just to import. Measured on the 61 shared photos, same machine and load: cold process
-to first embedding 3.9 s (DeepFace, Dlib + opencv) vs 1.5 s here; per photo 720 ms median /
-3.0 s p95 vs 165 / 290 ms; EER 4.4 % vs 0.06 % (the gap is DeepFace's alignment, see
-:mod:`core.biometrics.face_embed`); no detection failure either way.
+given face chip both give the same single-view vector, max difference 1e-8), while deepface
+0.0.103 without TensorFlow (``DEEPFACE_BACKEND_ENGINE=onnx``) still needs werkzeug, gdown,
+beautifulsoup4 and soupsieve just to import. Measured on the 61 shared photos, same machine and
+load: cold process to first embedding 3.9 s (DeepFace, Dlib + opencv) vs 1.5 s here; per photo
+720 ms median / 3.0 s p95 vs 165 / 290 ms (one view; the mirror view adds one ResNet pass); EER
+4.4 % vs 0.06 % (the gap is DeepFace's alignment, see :mod:`core.biometrics.face_embed`); no
+detection failure either way.
 
 Thread safety: dlib's detector, landmark model and network are not safe to call concurrently,
 so one engine serialises those stages with a lock; decoding and quality run outside it. To use
@@ -54,7 +56,7 @@ from schemas.model_catalog import BASE_VERSION, FACE_EMBEDDER, model_spec
 __all__ = ["FaceBox", "FaceDetector", "FaceEngine", "FaceSample", "ImageLimits", "fetch_models"]
 
 # The packaged DeepFace Dlib ResNet (dlib_face_recognition_resnet_model_v1) with dlib 5-point
-# alignment is version BASE_VERSION of the catalog's face embedder.
+# alignment, mirror-averaged, is version BASE_VERSION of the catalog's face embedder.
 SPEC = model_spec(FACE_EMBEDDER)
 
 

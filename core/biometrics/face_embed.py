@@ -7,6 +7,16 @@ is dlib's canonical face chip (5-point landmarks, ``get_face_chip`` with dlib's 
 padding), which is the alignment the ResNet was trained with; DeepFace instead rotates by the
 eyes and pads a detector crop, which measured 4.4 % EER on the shared photos against 0.06 % here.
 
+The embedding is the normalised mean of the descriptors of the chip and of its mirror image
+(:func:`mirror_average`): a face and its mirror image are the same person, so averaging removes
+the part of the descriptor that depends on which way the head is turned or lit. On data-large
+(``kibalock eval --split half``, identity-disjoint halves, 586 / 611 genuine and 41,020 /
+45,214 impostor trials) it took the face EER from 1.02 % to 0.68 % on one half and from 2.13 %
+to 1.80 % on the other, for one more ResNet pass: ~85 ms of CPU, the HOG-path analysis going
+from ~107 to ~189 ms of CPU per photo. dlib's own ``num_jitters`` was not used: its crops are
+random, so the same photo would not give the same embedding twice. A 68-landmark alignment was
+worse (2.62 % on the harder half): the ResNet was trained on 5-point chips.
+
 Not thread-safe: dlib's network keeps per-call buffers; the engine serialises calls.
 """
 
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dlib
 import numpy as np
@@ -49,6 +60,16 @@ class DlibFaceEmbedder:
         )
 
     def embed(self, chip: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """128-d float32, L2-normalised (dlib's raw output is close to, not exactly, unit norm)."""
-        vector = np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32)
-        return l2_normalise(vector, np.float32)
+        """128-d float32, unit length: :func:`mirror_average` of the descriptors of ``chip`` and
+        of its mirror image, computed in one batch."""
+        pair = [chip, np.ascontiguousarray(chip[:, ::-1])]
+        return mirror_average(np.asarray(self._net.compute_face_descriptor(pair)))
+
+
+def mirror_average(descriptors: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """The unit-length mean of unit-length rows (a descriptor and its mirror image's).
+
+    Each row is normalised first (dlib's raw output is close to, not exactly, unit norm) so
+    that both views weigh the same.
+    """
+    return l2_normalise(l2_normalise(descriptors, np.float64).mean(axis=0), np.float32)
