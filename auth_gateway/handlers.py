@@ -198,6 +198,17 @@ async def handle(gw: Gateway, event: Event) -> None:
     await handler(gw, event)
 
 
+def tombstones_of(gw: Gateway) -> Callable[[str, bytes], Awaitable[None]]:
+    """What an erased user's tombstone on ``security.lockouts`` means here: forget their lock
+    (a consumer replaying the topic would otherwise re-apply one read before the erasure)."""
+
+    async def on_tombstone(topic: str, key: bytes) -> None:
+        if topic == "security.lockouts":
+            await gw.lockouts.erase_user(key.decode("utf-8", "replace"))
+
+    return on_tombstone
+
+
 def consumer_of(gw: Gateway) -> Callable[[Event, ConsumerRecord[bytes, bytes]], Awaitable[None]]:
     """The callback a :class:`core.bus.ConsumerLoop` feeds decoded records to."""
 

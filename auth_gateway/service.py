@@ -19,7 +19,7 @@ import uvicorn
 from auth_gateway.analysis import Analyser
 from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
-from auth_gateway.handlers import consumer_of
+from auth_gateway.handlers import consumer_of, tombstones_of
 from auth_gateway.http import create_app
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
@@ -74,7 +74,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     gateway, producer = await load_gateway(settings)
     holder["gateway"] = gateway
     consumer = ConsumerLoop(
-        TOPICS, options.consumer_group, consumer_of(gateway), producer, settings=settings
+        TOPICS,
+        options.consumer_group,
+        consumer_of(gateway),
+        producer,
+        settings=settings,
+        on_tombstone=tombstones_of(gateway),
     )
     model_events = ConsumerLoop(
         MODEL_TOPICS,

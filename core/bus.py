@@ -37,6 +37,8 @@ from schemas import TOPICS, DecodeError, Event, dead_letter_for, decode, encode
 log = get_logger(__name__)
 
 Handler = Callable[[Event, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+# (logical topic, key) of a tombstone: a key erased from a compacted topic.
+TombstoneHandler = Callable[[str, bytes], Awaitable[None]]
 DEADLETTER = "deadletter"
 
 
@@ -201,6 +203,7 @@ class ConsumerLoop:
         handler_attempts: int = 3,
         max_records: int = 100,
         max_backoff_s: float = 30.0,
+        on_tombstone: TombstoneHandler | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         unknown = [t for t in topics if t not in TOPICS]
@@ -213,6 +216,7 @@ class ConsumerLoop:
         self.handler_attempts = handler_attempts
         self.max_records = max_records
         self.max_backoff_s = max_backoff_s
+        self.on_tombstone = on_tombstone
         self.handled = 0
         self.dead_lettered = 0
         self.dead_letters_lost = 0
@@ -276,9 +280,11 @@ class ConsumerLoop:
         """Handles or dead-letters ``record``; False only if asked to stop during an outage."""
         logical = record.topic.removeprefix(self._prefix)
         if record.value is None and TOPICS[logical].compacted:
-            # A tombstone: a key erased from a compacted topic (a user's right to erasure).
-            # Nothing to handle and nothing wrong: every store already forgot that key.
+            # A tombstone: a key erased from a compacted topic (a user's right to erasure). Not
+            # a bad record; a consumer replaying the topic must forget what it read for the key.
             self.tombstones += 1
+            if self.on_tombstone is not None and record.key is not None:
+                await self.on_tombstone(logical, record.key)
             return True
         try:
             event = decode(logical, record.value, record.headers)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from auth_gateway.analysis import Analyser
+from auth_gateway.bootstrap import bootstrap
 from auth_gateway.enrolment import Upload
 from auth_gateway.gateway import Gateway
+from core.bus import EventProducer, ensure_topics
+from core.settings import Settings
 from producers.people import Person, chimeric_people
 from schemas import AuthAttempt
 
@@ -48,3 +55,23 @@ async def attempt(
         face=refs.get("face"),
         voice=refs.get("voice"),
     )
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, analyser: Analyser, *, seed: int = 7
+) -> AsyncIterator[Gateway]:
+    """A prepared gateway on ``settings`` (its own namespace); its database dropped after.
+
+    Challenge digits are drawn from a seeded chooser: a test's outcome must not depend on them.
+    """
+    await ensure_topics(settings)
+    async with EventProducer(settings, producer_name="gateway-tests") as producer:
+        choose = random.Random(seed).choice
+        gw = bootstrap(settings, analyser=analyser, producer=producer, choose_digit=choose)
+        await gw.prepare()
+        try:
+            yield gw
+        finally:
+            await gw.client.drop_database(settings.mongo.database)
+            await gw.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,18 +12,16 @@ import httpx
 import pytest
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.bootstrap import bootstrap
 from auth_gateway.challenges import ChallengeRejected, TooManyChallenges
 from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
 from auth_gateway.handlers import handle, verify_attempt
 from auth_gateway.http import create_app
 from core import docstore
-from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person
 from schemas import AuthDecision, LockoutEvent
 from schemas.enums import DecisionReason, LockAction, Outcome
-from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.integration.gateway_kit import attempt, enrol_uploads, people, running_gateway
 from tests.stack_kit import namespaced, terminal_headers, with_gateway_keys
 
 API_KEY = "abuse-admin-key"
@@ -40,17 +37,8 @@ async def gateway(base_settings: Settings, analyser: Analyser) -> AsyncIterator[
         throttle_first_delay_s=600.0,
         throttle_disable_after=4,
     )
-    await ensure_topics(settings)
-    producer = EventProducer(settings, producer_name="abuse-tests")
-    await producer.start()
-    gw = bootstrap(
-        settings, analyser=analyser, producer=producer, choose_digit=random.Random(3).choice
-    )
-    await gw.prepare()
-    yield gw
-    await producer.stop()
-    await gw.client.drop_database(settings.mongo.database)
-    await gw.close()
+    async with running_gateway(settings, analyser, seed=3) as gw:
+        yield gw
 
 
 async def test_a_challenge_is_claimed_once_under_concurrency(gateway: Gateway) -> None:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import handle, verify_attempt
-from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person
 from schemas import AuthAttempt, AuthFeedback
 from schemas.enums import FeedbackLabel, FeedbackSource, Outcome
-from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.integration.gateway_kit import attempt, enrol_uploads, people, running_gateway
 from tests.stack_kit import namespaced, with_gateway_keys
 
 
@@ -27,16 +24,8 @@ async def gateway(base_settings: Settings, analyser: Analyser) -> AsyncIterator[
     settings = with_gateway_keys(
         namespaced(base_settings, "mf"), "mf-admin-key", training_quality_threshold=0.0
     )
-    await ensure_topics(settings)
-    producer = EventProducer(settings, producer_name="security-tests")
-    await producer.start()
-    choose = random.Random(5).choice
-    gw = bootstrap(settings, analyser=analyser, producer=producer, choose_digit=choose)
-    await gw.prepare()
-    yield gw
-    await producer.stop()
-    await gw.client.drop_database(settings.mongo.database)
-    await gw.close()
+    async with running_gateway(settings, analyser, seed=5) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")
