@@ -311,17 +311,18 @@ async def _rollback(name: str, reason: str) -> tuple[str, str | None]:
 @models_app.command("keygen")
 def keygen_command(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write NAME.key and NAME.pub here (0600).")
-    ] = None,
+        Path,
+        typer.Option(
+            "--out",
+            help="Write NAME.key (0600) and NAME.pub. Required: a private key printed to the "
+            "terminal ends up in shell history and CI logs.",
+        ),
+    ],
 ) -> None:
     """A new Ed25519 pair: the private key for publishers, the public key for gateways."""
     from core.signing import generate_keypair
 
     private, public = generate_keypair()
-    if out is None:
-        typer.echo(f"KIBALOCK_MODELS__PUBLISHER__SIGNING_KEY={private}")
-        typer.echo(f"KIBALOCK_MODELS__TRUST__PUBLIC_KEYS={public}")
-        return
     key = out.with_suffix(".key")
     key.touch(mode=0o600, exist_ok=False)
     key.write_text(private + "\n")
