@@ -8,6 +8,8 @@ someone else. The key comes from settings or a key file and is never logged.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 import numpy as np
@@ -61,6 +63,13 @@ def new_key() -> str:
 class TemplateCipher:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        # A key of its own for pseudonyms, derived so that one never reveals the other.
+        self._pseudonym_key = hmac.new(key, b"kibalock-pseudonym", hashlib.sha256).digest()
+
+    def pseudonym(self, user_id: str) -> str:
+        """A keyed hash of a user id for records that outlive the user (the erasure audit):
+        unlike a plain sha256, a dictionary of likely ids cannot reverse it without the key."""
+        return hmac.new(self._pseudonym_key, user_id.encode(), hashlib.sha256).hexdigest()
 
     @staticmethod
     def _context(user_id: str, modality: str, version: str) -> bytes:

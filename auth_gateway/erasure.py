@@ -1,14 +1,15 @@
 """The right to erasure: a user's templates, samples, sessions and records, everywhere.
 
-Media are found two ways, so nothing escapes a terminal that used an unusual key: everything
-under the user's prefix in the samples and training buckets (media imported for the user by
-``kibalock trainer import`` included), and every object referenced by one of the user's logged
-attempts. The audit trail keeps only a hash of the erased user id.
+Media are deleted by the user's own prefixes in the samples and training buckets (media
+imported for the user by ``kibalock trainer import`` included), and nowhere else: an attempt may
+only name objects under its own prefix (the verifier refuses any other), so following an
+attempt's references could only ever reach someone else's objects. The audit trail keeps only a
+keyed hash (a pseudonym) of the erased user id.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -29,6 +30,7 @@ async def erase_user(
     objects: ObjectStore,
     decisions: DecisionLog,
     stores: list[Erasable],
+    pseudonym: Callable[[str], str],
 ) -> dict[str, int]:
     removed: dict[str, int] = {}
     removed["samples_bucket"] = await objects.delete_prefix(
@@ -44,7 +46,7 @@ async def erase_user(
         {
             "at": datetime.now(UTC),
             "action": "erase_user",
-            "user_sha256": hashlib.sha256(user_id.encode()).hexdigest(),
+            "user_pseudonym": pseudonym(user_id),
             "removed": removed,
         }
     )

@@ -93,7 +93,12 @@ class Gateway:
             self.capture,
         ]
         removed = await erasure.erase_user(
-            user_id, db=self.db, objects=self.objects, decisions=self.decisions, stores=stores
+            user_id,
+            db=self.db,
+            objects=self.objects,
+            decisions=self.decisions,
+            stores=stores,
+            pseudonym=self.templates.pseudonym,
         )
         # security.lockouts is compacted: without a tombstone its last record for this user
         # would keep their id for ever, and the processors' per-user state with it.

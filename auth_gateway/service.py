@@ -67,7 +67,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     app = create_app(lambda: holder.get("gateway"))
     options = settings.gateway
     server = _HttpServer(
-        uvicorn.Config(app, host=options.http_host, port=options.http_port, log_config=None)
+        # access_log off: the app logs requests by route template (core/http/access_log.py).
+        uvicorn.Config(
+            app,
+            host=options.http_host,
+            port=options.http_port,
+            log_config=None,
+            access_log=False,
+        )
     )
     http = asyncio.create_task(server.serve())
 

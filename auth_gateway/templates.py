@@ -20,6 +20,7 @@ class TemplateStore:
     def __init__(self, db: Database, cipher: TemplateCipher) -> None:
         self._coll = db["templates"]
         self._cipher = cipher
+        self.pseudonym = cipher.pseudonym
 
     async def save(
         self,

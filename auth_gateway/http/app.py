@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from auth_gateway.gateway import Gateway
 from auth_gateway.http import admin, models, ops, terminal
 from auth_gateway.http.uploads import MODEL_UPLOAD_FACTOR
+from core.http.access_log import AccessLog
 from core.http.errors import install_error_handlers
 from core.http.guard import RequestGuard
 from core.settings.gateway import GatewaySection
@@ -41,6 +42,7 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         max_body_bytes=body_limit,
         header_required={"x-api-key": ADMIN_UPLOADS},
     )
+    app.add_middleware(AccessLog)
     for router in (terminal.router, admin.router, models.router, ops.router):
         app.include_router(router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -611,6 +612,9 @@ async def test_rest_enrol_verify_and_erasure_leave_nothing(
         assert not [k for k in keys if person.user_id in k], bucket
     audit = await gateway.db["audit"].find_one({"action": "erase_user"})
     assert audit is not None and person.user_id not in json.dumps(audit, default=str)
+    # Not a plain hash a dictionary of likely ids could reverse: a keyed one.
+    plain = hashlib.sha256(person.user_id.encode()).hexdigest()
+    assert audit["user_pseudonym"] == gateway.templates.pseudonym(person.user_id) != plain
 
 
 def _tiny_onnx() -> bytes:
