@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from auth_gateway.crypto import TemplateCipher
     from auth_gateway.hotswap import HotSwapper
-    from auth_gateway.policy import load_policy
     from auth_gateway.reembed import ReEmbedder, features_version
     from auth_gateway.templates import TemplateStore
 
@@ -24,7 +23,6 @@ __all__ = [
     "TemplateCipher",
     "TemplateStore",
     "features_version",
-    "load_policy",
 ]
 
 _HOME = {
@@ -33,7 +31,6 @@ _HOME = {
     "TemplateCipher": "auth_gateway.crypto",
     "TemplateStore": "auth_gateway.templates",
     "features_version": "auth_gateway.reembed",
-    "load_policy": "auth_gateway.policy",
 }
 
 

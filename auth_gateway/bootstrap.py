@@ -20,7 +20,6 @@ from auth_gateway.enrolment import Enroller
 from auth_gateway.gateway import Gateway
 from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
-from auth_gateway.policy import DecisionPolicy, load_policy
 from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
@@ -29,6 +28,7 @@ from auth_gateway.terminal_auth import TerminalAuth
 from auth_gateway.throttle import Throttle, rules_of
 from auth_gateway.verifier import Verifier
 from core import docstore
+from core.biometrics.policy import DecisionPolicy, load_policy
 from core.bus import EventProducer
 from core.logging import get_logger
 from core.objectstore import ObjectStore

@@ -107,13 +107,13 @@ def terminal_key_command(
 def policy(
     eval_json: Annotated[Path, typer.Option("--eval", help="an eval.json from `kibalock eval`")],
     out: Annotated[Path, typer.Option(help="where to write the policy")] = Path(
-        "auth_gateway/default_policy.json"
+        "core/biometrics/default_policy.json"
     ),
 ) -> None:
     """Derive the decision policy (calibrations, fusion, threshold) from an evaluation."""
     import json
 
-    from auth_gateway.policy import policy_from_eval
+    from core.biometrics.policy import policy_from_eval
 
     report = json.loads(eval_json.read_text())
     dataset = report.get("dataset", {})

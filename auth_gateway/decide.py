@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from auth_gateway.policy import DecisionPolicy
 from core.biometrics.fusion import fuse
+from core.biometrics.policy import DecisionPolicy
 from core.biometrics.scoring import Calibration, template_score
 from core.biometrics.types import AnalysedSample, SampleStatus
 from schemas import AuthAttempt, ModalityScore

@@ -19,11 +19,11 @@ from auth_gateway.analysis import Analyser
 from auth_gateway.challenges import Challenge, ChallengeRejected, ChallengeStore
 from auth_gateway.decide import Analyses, Analysis, Decision, Embeddings, decide
 from auth_gateway.lockouts import LockoutBook
-from auth_gateway.policy import DecisionPolicy
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.templates import TemplateStore
 from auth_gateway.throttle import Throttle
 from core.biometrics.face import FaceSample
+from core.biometrics.policy import DecisionPolicy
 from core.biometrics.types import AnalysedSample, SampleStatus
 from core.biometrics.voice import VoiceSample
 from core.logging import get_logger

@@ -1,6 +1,6 @@
 """Reading a gateway decision policy as the login policy ``kibalock eval --policy`` measures.
 
-The gateway's :class:`~auth_gateway.policy.DecisionPolicy` and the evaluation's
+The gateway's :class:`~core.biometrics.policy.DecisionPolicy` and the evaluation's
 :class:`~core.biometrics.evaluation.LoginPolicy` carry the same figures; ``core`` does not
 depend on the gateway, so the translation lives here, with the command that needs it.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auth_gateway.policy import DecisionPolicy, load_policy
 from core.biometrics.evaluation import LoginPolicy
+from core.biometrics.policy import DecisionPolicy, load_policy
 from core.biometrics.scoring import Calibration
 from schemas.model_catalog import BASE_VERSION, ModelRef, embedder_for
 

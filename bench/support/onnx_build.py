@@ -11,7 +11,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from auth_gateway import load_policy
+from core.biometrics.policy import load_policy
 from schemas.manifest import OperatingPoint
 from schemas.model_catalog import BASE_VERSION, ModelRef
 

@@ -55,7 +55,7 @@ NO_EFFECT = {
     ),
     "kibalock.target_fmr": (
         "the acceptance threshold and its target FMR come from the decision policy "
-        "(auth_gateway/default_policy.json, made by `kibalock gateway policy`)"
+        "(core/biometrics/default_policy.json, made by `kibalock gateway policy`)"
     ),
 }
 

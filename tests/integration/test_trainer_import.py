@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 
 from auth_gateway import erasure
 from auth_gateway.capture import SampleCapture
+from auth_gateway.crypto import TemplateCipher
 from auth_gateway.decision_log import DecisionLog
 from core import docstore
 from core.bus import EventProducer
@@ -149,6 +151,7 @@ async def test_folder_import_for_a_user_then_again_then_erased(
         objects=store,
         decisions=DecisionLog(db),
         stores=[SampleCapture(db, store, producer, threshold=0.95)],
+        pseudonym=TemplateCipher(os.urandom(32)).pseudonym,
     )
     assert removed["training_imports"] == 2
     assert await store.list_keys(training, user_prefix("alice")) == []

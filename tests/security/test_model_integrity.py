@@ -8,8 +8,8 @@ import pytest
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from auth_gateway.policy import load_policy
 from bench.support.onnx_build import INPUT, OPSET, OUTPUT
+from core.biometrics.policy import load_policy
 from core.registry import ModelRejected
 from core.registry.canary import Canary, judge
 from core.registry.onnx_model import load_adapter, offline_default

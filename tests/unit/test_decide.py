@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from auth_gateway.decide import Analyses, Analysis, Decision, Embeddings, decide
-from auth_gateway.policy import DecisionPolicy
 from core.biometrics.fusion import FusionConfig, MissingPolicy
+from core.biometrics.policy import DecisionPolicy
 from core.biometrics.scoring import template_score
 from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 from schemas import AuthAttempt, MediaRef

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auth_gateway.policy import load_policy, policy_from_eval
 from core.biometrics.dataset import AttemptKind
 from core.biometrics.evaluation import (
     LoginPolicy,
@@ -14,6 +13,7 @@ from core.biometrics.evaluation import (
     measure_login_policy,
 )
 from core.biometrics.fusion import FusionRule
+from core.biometrics.policy import load_policy, policy_from_eval
 from core.biometrics.scoring import Calibration
 from kibalock_cli.eval_policy import login_policy
 

@@ -33,4 +33,4 @@ def test_a_retrain_request_is_accepted_for_trainable_models_only() -> None:
     assert body["required"] == ["model"]
     assert "speech-recogniser" not in body["properties"]["model"]["enum"]
     assert {"face-embedder", "voice-embedder"} <= set(body["properties"]["model"]["enum"])
-    assert body["properties"]["source"]["enum"] == ["curated", "imported"]
+    assert body["properties"]["source"]["enum"] == ["curated", "imported", "all"]
