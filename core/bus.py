@@ -29,6 +29,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from core.kafka_client import client_options
 from core.logging import get_logger
 from core.settings import Settings, get_settings
 from core.transient import is_transient
@@ -56,7 +57,7 @@ def _topic_configs(name: str, *, compacted: bool) -> dict[str, str]:
 async def ensure_topics(settings: Settings | None = None) -> list[str]:
     """Creates every catalog topic that does not exist yet; returns the ones created."""
     settings = settings or get_settings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -86,7 +87,7 @@ class EventProducer:
         self.settings = settings or get_settings()
         self.producer_name = producer_name
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             client_id=f"{self.settings.kafka.client_id}-{producer_name}",
             acks="all",
             enable_idempotence=True,
@@ -159,7 +160,7 @@ class EventReader:
         self._prefix = self.settings.kafka.topic_prefix
         self._consumer = AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in topics),
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -224,7 +225,7 @@ class ConsumerLoop:
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in self.topics),
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             group_id=self.group_id,
             client_id=f"{self.settings.kafka.client_id}-{self.group_id}",
             enable_auto_commit=False,
