@@ -27,6 +27,8 @@ from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
 )
 
 from core.kafka_client import client_options
@@ -55,7 +57,11 @@ def _topic_configs(name: str, *, compacted: bool) -> dict[str, str]:
 
 
 async def ensure_topics(settings: Settings | None = None) -> list[str]:
-    """Creates every catalog topic that does not exist yet; returns the ones created."""
+    """Creates every catalog topic that does not exist yet; returns the ones created.
+
+    On a broker with ACLs a service's principal may neither see nor create the topics it does
+    not use: those are the administrator's to create (``kibalock stack up`` does), and are
+    skipped. Any other refusal raises."""
     settings = settings or get_settings()
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -71,13 +77,23 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
             for spec in TOPICS.values()
             if topic_name(settings, spec.name) not in existing
         ]
-        if wanted:
-            # Another process may create them between our listing and our request.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-        return [t.name for t in wanted]
+        if not wanted:
+            return []
+        response = await admin.create_topics(wanted)
     finally:
         await admin.close()
+    created, refused = [], []
+    for name, code, *rest in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code == TopicAuthorizationFailedError.errno:
+            refused.append(name)
+        # Another process may create a topic between our listing and our request.
+        elif code != TopicAlreadyExistsError.errno:
+            raise for_code(code)(f"topic {name} not created: {rest[0] if rest else ''}")
+    if refused:
+        log.info("topics left to the administrator (not ours to create)", topics=refused)
+    return created
 
 
 class EventProducer:

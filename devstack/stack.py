@@ -72,7 +72,7 @@ def _start(spec: ServiceSpec, settings: Settings) -> bool:
     pid_file = _pid_file(settings, spec.name)
     record = process.read_record(pid_file)
     if record is not None:
-        if spec.argv_marker not in record.argv:
+        if spec.argv_marker and spec.argv_marker not in record.argv:
             raise StackError(
                 f"{spec.name} (pid {record.pid}) runs from this data directory with another "
                 f"configuration than {spec.argv_marker}; stop it first (`kibalock stack down`)"

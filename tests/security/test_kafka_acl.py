@@ -157,3 +157,13 @@ async def test_an_unauthenticated_client_gets_no_answer(secure: Settings) -> Non
     with pytest.raises(KafkaConnectionError):
         await admin.start()
     await admin.close()
+
+
+def test_a_running_broker_is_never_taken_for_the_other_kind(secure: Settings) -> None:
+    # `stack up --secure` next to the shared PLAINTEXT broker (or the reverse) must refuse,
+    # not report the broker that runs as the one asked for.
+    plain = secure.model_copy(
+        update={"stack": secure.stack.model_copy(update={"secure_kafka": False})}
+    )
+    with pytest.raises(stack.StackError, match="another configuration"):
+        asyncio.run(stack.up(plain, names=["kafka"]))
