@@ -33,6 +33,13 @@ from devstack.kafka_secure import as_role, password_file
 from schemas import AuthAttempt, AuthDecision, Event, LockoutEvent, encode
 from schemas.enums import LockAction
 from schemas.examples import example_events
+from tests.integration.test_processors_support import (
+    eventually,
+    handled,
+    running_worker,
+    wait_caught_up,
+    worker_settings,
+)
 
 E = TypeVar("E", bound=Event)
 
@@ -132,6 +139,23 @@ async def test_only_processors_write_lockouts(secure: Settings) -> None:
         await publish_as(secure, Role.GATEWAY, forged_unlock())
     await publish_as(secure, Role.PROCESSORS, forged_unlock())
     assert await first_record(secure_admin(secure), "security.lockouts", group=None) is not None
+
+
+async def test_the_processors_principal_runs_the_faust_worker(
+    secure: Settings, tmp_path: Path
+) -> None:
+    # faust creates its changelog and internal topics, joins its group and commits, all under
+    # the processors' ACLs.
+    processors = worker_settings(as_role(secure, Role.PROCESSORS))
+    async with running_worker(processors, tmp_path) as worker:
+        before = await handled(worker)
+        await publish_as(secure, Role.GATEWAY, example(AuthDecision))
+
+        async def one_more() -> bool:
+            return await handled(worker) > before
+
+        await eventually(one_more, "the worker to handle the decision")
+        await wait_caught_up(worker_settings(secure_admin(secure)))
 
 
 async def test_a_wrong_password_is_refused_at_connect(
