@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -35,6 +36,8 @@ class Provisioned(BaseModel):
     acls_created: int
     acls_deleted: int
     acls_total: int
+    # The plan was applied before, unchanged, to this broker's metadata: nothing was sent.
+    unchanged: bool = False
 
 
 def kafka_dir(data_dir: Path) -> Path:
@@ -121,7 +124,11 @@ def format_arguments(settings: Settings) -> list[str]:
 
 def provision_principals(settings: Settings, java: list[str], classpath: str) -> Provisioned:
     """Creates or updates every role's SCRAM credential and makes their ACLs exactly
-    :func:`role_acls` (idempotent); the plan, passwords included, goes on stdin."""
+    :func:`role_acls` (idempotent); the plan, passwords included, goes on stdin.
+
+    The digest of the last plan applied is kept beside the broker's data (and goes with it):
+    an unchanged plan is not sent again, which saves every later ``stack up`` the JVM's ~9 s.
+    """
     plan = {
         "bootstrap": settings.kafka.bootstrap,
         "admin": {
@@ -135,9 +142,21 @@ def provision_principals(settings: Settings, java: list[str], classpath: str) ->
         ],
         "acls": [acl.model_dump() for acl in role_acls(settings)],
     }
+    text = json.dumps(plan, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    applied = kafka_dir(settings.stack.data_dir) / "data" / "kibalock-acl-plan.sha256"
+    if applied.is_file() and applied.read_text().strip() == digest:
+        total = len(plan["acls"])
+        return Provisioned(
+            users=len(plan["users"]),
+            acls_created=0,
+            acls_deleted=0,
+            acls_total=total,
+            unchanged=True,
+        )
     result = subprocess.run(
         [*java, "-cp", classpath, str(PROVISIONER)],
-        input=json.dumps(plan),
+        input=text,
         capture_output=True,
         text=True,
         check=False,
@@ -145,7 +164,9 @@ def provision_principals(settings: Settings, java: list[str], classpath: str) ->
     )
     if result.returncode != 0:
         raise RuntimeError(f"Kafka principals and ACLs not set: {result.stderr.strip()[-2000:]}")
-    return Provisioned.model_validate_json(result.stdout.strip().splitlines()[-1])
+    done = Provisioned.model_validate_json(result.stdout.strip().splitlines()[-1])
+    applied.write_text(digest + "\n")
+    return done
 
 
 def write_env_files(settings: Settings) -> dict[Role, Path]:
