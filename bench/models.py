@@ -36,6 +36,7 @@ from bench.cli import BenchOptions
 from bench.support.onnx_build import linear_adapter, rotation, rotation_point
 from core import docstore
 from core.bus import ConsumerLoop, EventProducer, ensure_topics
+from core.kafka_client import client_options
 from core.objectstore import ObjectStore
 from core.registry import (
     SLOTS,
@@ -187,7 +188,7 @@ async def _reembed(
 
 
 async def _drop_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         prefix = settings.kafka.topic_prefix

@@ -37,6 +37,7 @@ from bench.cli import BenchOptions
 from bench.support.runner import Scrape, WorkerProcess
 from bench.support.synthetic import traffic
 from core.bus import EventProducer, ensure_topics
+from core.kafka_client import client_options
 from core.settings import Settings
 from devstack.process import free_port
 from schemas import Event
@@ -193,7 +194,7 @@ def _histogram_median_ms(scrape: Scrape, stage: str) -> float | None:
 
 async def _drop_namespace(settings: Settings) -> None:
     """Deletes the benchmark's topics (its data is of no use afterwards)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]

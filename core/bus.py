@@ -27,8 +27,11 @@ from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
 )
 
+from core.kafka_client import client_options
 from core.logging import get_logger
 from core.settings import Settings, get_settings
 from core.transient import is_transient
@@ -56,9 +59,13 @@ def _topic_configs(name: str, *, compacted: bool) -> dict[str, str]:
 
 
 async def ensure_topics(settings: Settings | None = None) -> list[str]:
-    """Creates every catalog topic that does not exist yet; returns the ones created."""
+    """Creates every catalog topic that does not exist yet; returns the ones created.
+
+    On a broker with ACLs a service's principal may neither see nor create the topics it does
+    not use: those are the administrator's to create (``kibalock stack up`` does), and are
+    skipped. Any other refusal raises."""
     settings = settings or get_settings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -72,13 +79,23 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
             for spec in TOPICS.values()
             if topic_name(settings, spec.name) not in existing
         ]
-        if wanted:
-            # Another process may create them between our listing and our request.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-        return [t.name for t in wanted]
+        if not wanted:
+            return []
+        response = await admin.create_topics(wanted)
     finally:
         await admin.close()
+    created, refused = [], []
+    for name, code, *rest in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code == TopicAuthorizationFailedError.errno:
+            refused.append(name)
+        # Another process may create a topic between our listing and our request.
+        elif code != TopicAlreadyExistsError.errno:
+            raise for_code(code)(f"topic {name} not created: {rest[0] if rest else ''}")
+    if refused:
+        log.info("topics left to the administrator (not ours to create)", topics=refused)
+    return created
 
 
 class EventProducer:
@@ -88,7 +105,7 @@ class EventProducer:
         self.settings = settings or get_settings()
         self.producer_name = producer_name
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             client_id=f"{self.settings.kafka.client_id}-{producer_name}",
             acks="all",
             enable_idempotence=True,
@@ -161,7 +178,7 @@ class EventReader:
         self._prefix = self.settings.kafka.topic_prefix
         self._consumer = AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in topics),
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -229,7 +246,7 @@ class ConsumerLoop:
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in self.topics),
-            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings),
             group_id=self.group_id,
             client_id=f"{self.settings.kafka.client_id}-{self.group_id}",
             enable_auto_commit=False,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from devstack.kafka_roles import Role
 from devstack.stack import Provisioned, ServiceStatus
 
 stack_app = typer.Typer(
@@ -41,16 +43,31 @@ def _table(statuses: list[ServiceStatus]) -> Table:
 
 
 @stack_app.command()
-def up() -> None:
+def up(
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Kafka with SASL/SCRAM and ACLs, one principal per role (as stack.secure_kafka)",
+        ),
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="start only this service (kafka, ferretdb, s3); repeatable"),
+    ] = None,
+) -> None:
     """Start (or reuse) the three services, wait for health, create topics, buckets, indexes."""
     from devstack.artifacts import BuildError
     from devstack.stack import StackError
     from devstack.stack import up as stack_up
 
     settings = get_settings()
+    if secure:
+        stack = settings.stack.model_copy(update={"secure_kafka": True})
+        settings = settings.model_copy(update={"stack": stack})
     with console.status("starting the stack") as spinner:
         try:
-            report = asyncio.run(stack_up(settings, on_step=spinner.update))
+            report = asyncio.run(stack_up(settings, on_step=spinner.update, names=only))
         except (StackError, BuildError) as exc:
             console.print(f"[red]stack up failed:[/] {exc}")
             raise typer.Exit(1) from exc
@@ -58,12 +75,33 @@ def up() -> None:
     started = ", ".join(report.started) or "none (all running)"
     console.print(f"up in {report.seconds:.1f} s; started: {started}")
     _print_provisioned(report.provisioned)
+    if settings.stack.secure_kafka and report.provisioned.kafka_principals is not None:
+        _print_kafka_logins(settings)
+
+
+def _print_kafka_logins(settings: Settings) -> None:
+    from devstack.kafka_secure import write_env_files
+
+    files = write_env_files(settings)
+    console.print(
+        "Kafka requires a login. Each service takes its role's variables, e.g.\n"
+        f"  set -a; . {files[Role.GATEWAY]}; set +a; kibalock gateway ...\n"
+        "role logins (passwords in the *.password files beside them, mode 0600):"
+    )
+    for role, path in files.items():
+        console.print(f"  {role.value:<10} {path}")
 
 
 def _print_provisioned(done: Provisioned) -> None:
     console.print(
         f"topics created: {len(done.topics_created)}; buckets created: {len(done.buckets_created)}"
     )
+    if done.kafka_principals is not None:
+        acls = done.kafka_principals
+        console.print(
+            f"Kafka principals: {acls.users} role(s) + admin; ACLs: {acls.acls_total} "
+            f"({acls.acls_created} created, {acls.acls_deleted} removed)"
+        )
     if done.ttl_emulated:
         console.print(f"TTL indexes emulated by purge jobs: {', '.join(done.ttl_emulated)}")
 

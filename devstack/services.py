@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core.settings import Settings
-from devstack import artifacts
+from devstack import artifacts, kafka_secure
 
 KAFKA_LOG4J = """\
 status = warn
@@ -46,6 +46,9 @@ class ServiceSpec:
     port: int
     prepare: Callable[[Settings, Path], Launch]
     health: Callable[[Settings], Awaitable[str]]
+    # A running process of ours is this service only if its argv holds this (e.g. its config
+    # file): a plain Kafka must not pass for the secure one, nor the other way round.
+    argv_marker: str = ""
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -61,26 +64,52 @@ def _mongo_host_port(uri: str) -> tuple[str, int]:
 # --- Kafka -------------------------------------------------------------------------------------
 
 
+def _kafka_dir(settings: Settings, data_dir: Path) -> Path:
+    secure = settings.stack.secure_kafka
+    return kafka_secure.kafka_dir(data_dir) if secure else data_dir / "kafka"
+
+
+def kafka_java(settings: Settings, log4j: Path, log_dir: Path) -> list[str]:
+    heap = settings.stack.kafka_heap
+    return [
+        "java",
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={log_dir}",
+    ]
+
+
+def _kafka_listeners(settings: Settings, host: str, port: int, controller: int) -> list[str]:
+    if settings.stack.secure_kafka:
+        return kafka_secure.broker_properties(settings, host, port, controller)
+    return [
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+        f"advertised.listeners=PLAINTEXT://{host}:{port}",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+    ]
+
+
 def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
     libs = artifacts.kafka_libs(settings)
     host, port = _host_port(settings.kafka.bootstrap)
     controller = settings.stack.kafka_controller_port
-    kafka_dir = data_dir / "kafka"
+    kafka_dir = _kafka_dir(settings, data_dir)
     log_dir = data_dir / "logs" / "kafka"
     log_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
     kafka_dir.mkdir(parents=True, exist_ok=True)
+    props.touch(mode=0o600)  # the secure node's file holds the admin's password
     props.write_text(
         "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.bootstrap.servers={host}:{controller}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                *_kafka_listeners(settings, host, port, controller),
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={kafka_dir / 'data'}",
                 f"num.partitions={settings.kafka.default_partitions}",
                 # The catalog decides which topics exist; a typo must not create one.
@@ -101,10 +130,10 @@ def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
     log4j = kafka_dir / "log4j2.properties"
     log4j.write_text(KAFKA_LOG4J.format(log_dir=log_dir))
     classpath = f"{libs}/*"
-    java = ["java", f"-Xmx{settings.stack.kafka_heap}", f"-Xms{settings.stack.kafka_heap}"]
-    java += ["-XX:+UseG1GC", f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={log_dir}"]
+    java = kafka_java(settings, log4j, log_dir)
     if not (kafka_dir / "data" / "meta.properties").is_file():
         # KRaft storage is formatted once, on the first start of this data directory.
+        secure = settings.stack.secure_kafka
         subprocess.run(
             [
                 *java,
@@ -117,6 +146,7 @@ def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
                 str(uuid.uuid4().hex[:22]),
                 "-c",
                 str(props),
+                *(kafka_secure.format_arguments(settings) if secure else []),
             ],
             check=True,
             capture_output=True,
@@ -124,10 +154,29 @@ def _prepare_kafka(settings: Settings, data_dir: Path) -> Launch:
     return Launch(argv=[*java, "-cp", classpath, "kafka.Kafka", str(props)], env={})
 
 
+def provision_kafka_principals(settings: Settings) -> kafka_secure.Provisioned:
+    """The secure broker's role principals and ACLs (see :mod:`devstack.kafka_secure`)."""
+    kafka_dir = _kafka_dir(settings, settings.stack.data_dir)
+    log_dir = settings.stack.data_dir / "logs" / "kafka"
+    java = kafka_java(settings, kafka_dir / "log4j2.properties", log_dir)
+    classpath = f"{artifacts.kafka_libs(settings)}/*"
+    return kafka_secure.provision_principals(settings, java, classpath)
+
+
+def kafka_admin_settings(settings: Settings) -> Settings:
+    """Settings that reach the stack's Kafka as its administrator."""
+    if settings.stack.secure_kafka:
+        return kafka_secure.admin_settings(settings)
+    return settings
+
+
 async def _kafka_health(settings: Settings) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=3000)
+    from core.kafka_client import client_options
+
+    options = client_options(kafka_admin_settings(settings))
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -206,6 +255,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             kafka_port,
             _prepare_kafka,
             _kafka_health,
+            argv_marker=str(_kafka_dir(settings, settings.stack.data_dir) / "server.properties"),
         ),
         ServiceSpec(
             "ferretdb",

@@ -20,7 +20,14 @@ from core.bus import ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
 from devstack import process
-from devstack.services import ServiceSpec, specs, wait_healthy
+from devstack.kafka_secure import Provisioned as KafkaPrincipals
+from devstack.services import (
+    ServiceSpec,
+    kafka_admin_settings,
+    provision_kafka_principals,
+    specs,
+    wait_healthy,
+)
 
 
 class StackError(RuntimeError):
@@ -41,6 +48,8 @@ class Provisioned(BaseModel):
     topics_created: list[str]
     buckets_created: list[str]
     ttl_emulated: list[str]
+    # The secure broker's role principals and ACLs; None on a PLAINTEXT broker.
+    kafka_principals: KafkaPrincipals | None = None
 
 
 class UpReport(BaseModel):
@@ -61,7 +70,13 @@ def _log_file(settings: Settings, name: str) -> Path:
 def _start(spec: ServiceSpec, settings: Settings) -> bool:
     """Starts ``spec`` unless ours is already running; True when a process was started."""
     pid_file = _pid_file(settings, spec.name)
-    if process.read_record(pid_file) is not None:
+    record = process.read_record(pid_file)
+    if record is not None:
+        if spec.argv_marker and spec.argv_marker not in record.argv:
+            raise StackError(
+                f"{spec.name} (pid {record.pid}) runs from this data directory with another "
+                f"configuration than {spec.argv_marker}; stop it first (`kibalock stack down`)"
+            )
         return False
     if process.port_open(spec.host, spec.port):
         raise StackError(
@@ -97,11 +112,26 @@ async def _health(spec: ServiceSpec, settings: Settings, timeout_s: float) -> Se
     )
 
 
-async def up(settings: Settings, *, on_step: Callable[[str], None] = lambda _: None) -> UpReport:
+def _chosen(settings: Settings, names: list[str] | None) -> list[ServiceSpec]:
+    every = specs(settings)
+    unknown = set(names or []) - {s.name for s in every}
+    if unknown:
+        raise StackError(f"no such service: {', '.join(sorted(unknown))}")
+    return [s for s in every if not names or s.name in names]
+
+
+async def up(
+    settings: Settings,
+    *,
+    on_step: Callable[[str], None] = lambda _: None,
+    names: list[str] | None = None,
+) -> UpReport:
+    """Starts the services (all, or ``names``), waits for health and provisions them."""
     t0 = time.monotonic()
     settings.stack.data_dir.mkdir(parents=True, exist_ok=True)
+    chosen = _chosen(settings, names)
     started = []
-    for spec in specs(settings):
+    for spec in chosen:
         on_step(f"preparing {spec.name} ({spec.version})")
         # Builds (first run only) and launches happen one by one: two Go builds at once would
         # fight over the 2 cores and take longer than in sequence.
@@ -109,7 +139,7 @@ async def up(settings: Settings, *, on_step: Callable[[str], None] = lambda _: N
             started.append(spec.name)
     on_step("waiting for health")
     timeout = settings.stack.start_timeout_s
-    statuses = await asyncio.gather(*(_health(s, settings, timeout) for s in specs(settings)))
+    statuses = await asyncio.gather(*(_health(s, settings, timeout) for s in chosen))
     sick = [s for s in statuses if not s.healthy]
     if sick:
         raise StackError(
@@ -119,7 +149,7 @@ async def up(settings: Settings, *, on_step: Callable[[str], None] = lambda _: N
             )
         )
     on_step("provisioning topics, buckets and indexes")
-    provisioned = await provision(settings)
+    provisioned = await provision(settings, [s.name for s in chosen])
     return UpReport(
         services=list(statuses),
         started=started,
@@ -128,18 +158,25 @@ async def up(settings: Settings, *, on_step: Callable[[str], None] = lambda _: N
     )
 
 
-async def provision(settings: Settings) -> Provisioned:
-    """Creates the catalog's topics, the buckets and the Mongo indexes (idempotent)."""
-    topics = await ensure_topics(settings)
-    buckets = await ObjectStore(settings).ensure_buckets()
-    client = docstore.client(settings)
-    try:
-        indexes = await docstore.ensure_indexes(client[settings.mongo.database])
-    finally:
-        await client.close()
-    return Provisioned(
-        topics_created=topics, buckets_created=buckets, ttl_emulated=indexes.ttl_emulated
-    )
+async def provision(settings: Settings, names: list[str] | None = None) -> Provisioned:
+    """Creates the catalog's topics, the buckets and the Mongo indexes, for the services named
+    (default all), and on a secure Kafka the role principals and their ACLs (idempotent)."""
+    names = names or [s.name for s in specs(settings)]
+    done = Provisioned(topics_created=[], buckets_created=[], ttl_emulated=[])
+    if "kafka" in names:
+        if settings.stack.secure_kafka:
+            done.kafka_principals = await asyncio.to_thread(provision_kafka_principals, settings)
+        done.topics_created = await ensure_topics(kafka_admin_settings(settings))
+    if "s3" in names:
+        done.buckets_created = await ObjectStore(settings).ensure_buckets()
+    if "ferretdb" in names:
+        client = docstore.client(settings)
+        try:
+            indexes = await docstore.ensure_indexes(client[settings.mongo.database])
+        finally:
+            await client.close()
+        done.ttl_emulated = indexes.ttl_emulated
+    return done
 
 
 def down(settings: Settings, names: list[str] | None = None) -> list[str]:

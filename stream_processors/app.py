@@ -21,8 +21,10 @@ from typing import Any
 import faust
 
 from core.bus import DEADLETTER, topic_name
+from core.kafka_client import ssl_context
 from core.logging import get_logger
 from core.settings import Settings
+from core.settings.backends import KafkaSection
 from schemas import TOPICS
 from stream_processors import join, lockouts, triggers
 from stream_processors.aggregation import ClockState
@@ -46,6 +48,19 @@ OUTPUTS = ("metrics", "retrain.triggers", "security.lockouts", DEADLETTER)
 _TICK_S = 1.0
 
 
+def broker_credentials(kafka: KafkaSection) -> faust.SASLCredentials | None:
+    """faust's form of the SASL login in ``kafka`` (None: a PLAINTEXT broker)."""
+    if not kafka.sasl:
+        return None
+    return faust.SASLCredentials(
+        username=kafka.username,
+        password=kafka.sasl_password().get_secret_value(),
+        mechanism=kafka.sasl_mechanism,
+        # faust switches the credentials to SASL_SSL when given a context.
+        ssl_context=ssl_context(kafka),
+    )
+
+
 class ProcessorApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -56,6 +71,7 @@ class ProcessorApp:
         self.app = faust.App(
             self.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
+            broker_credentials=broker_credentials(settings.kafka),
             store="memory://",
             web_enabled=False,  # /healthz and /metrics are served by health.HealthServer
             autodiscover=False,

@@ -21,6 +21,7 @@ from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
 from devstack import stack
+from devstack.services import kafka_admin_settings
 from tests.stack_kit import namespaced
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ def base_settings() -> Iterator[Settings]:
         report = asyncio.run(stack.up(settings))
     except stack.StackError as exc:
         pytest.fail(f"the local stack could not start: {exc}")
-    yield settings
+    # On a secure Kafka (stack.secure_kafka) the tests log in as its administrator, so the
+    # namespaces they invent need no ACLs of their own; tests/security checks the roles' ACLs.
+    yield kafka_admin_settings(settings)
     if report.started:
         stack.down(settings, report.started)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from core.settings.base import ExpandedPath, Section
+from core.settings.base import ExpandedPath, Section, inline_or_file
 
 
 def home_cache() -> Path:
@@ -21,6 +22,41 @@ class KafkaSection(Section):
     replication_factor: int = Field(default=1, ge=1)
     # Namespaces every topic (tests and side-by-side deployments share one broker this way).
     topic_prefix: str = ""
+    # SASL_*: the client authenticates as ``username`` and the broker's ACLs decide what it may
+    # read and write (one principal per role; `kibalock stack up --secure` creates them).
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: ExpandedPath | None = None
+    # SASL_SSL: CA bundle that signed the broker's certificate; none: the system's.
+    ssl_cafile: ExpandedPath | None = None
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_login(self) -> Self:
+        if self.sasl:
+            if not self.username:
+                raise ValueError(
+                    f"kafka.security_protocol {self.security_protocol} needs a username"
+                )
+            if (self.password is None) == (self.password_file is None):
+                raise ValueError(
+                    f"kafka.security_protocol {self.security_protocol} needs one of "
+                    "kafka.password and kafka.password_file"
+                )
+        return self
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def sasl_password(self) -> SecretStr:
+        """The SASL password, inline or read now from ``password_file`` (a rotated file is
+        picked up by the next client)."""
+        secret = inline_or_file(self.password, self.password_file, "kafka.password_file")
+        if secret is None:
+            raise ValueError("kafka.password or kafka.password_file is not set")
+        return secret
 
 
 class MongoSection(Section):
@@ -45,4 +81,7 @@ class StackSection(Section):
     kafka_version: str = "4.4.0"
     kafka_controller_port: int = 19093
     kafka_heap: str = "768m"
+    # Kafka with SASL/SCRAM on its client listener, the broker's authorizer, and one principal
+    # (with ACLs) per role; their passwords are written under ``{data_dir}/kafka-secure``.
+    secure_kafka: bool = False
     start_timeout_s: float = Field(default=120.0, gt=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from core.settings.base import ExpandedPath, Section
+from core.settings.base import ExpandedPath, Section, inline_or_file
 
 
 class GatewaySection(Section):
@@ -54,26 +54,12 @@ class GatewaySection(Section):
 
     def admin_key(self) -> SecretStr | None:
         """The admin API key, inline or from ``api_key_file``; None disables the admin API."""
-        return _inline_or_file(self.api_key, self.api_key_file, "gateway.api_key_file")
+        return inline_or_file(self.api_key, self.api_key_file, "gateway.api_key_file")
 
     def terminal_key(self) -> SecretStr | None:
         """The terminals' master key, inline or from its file; None refuses every terminal."""
-        return _inline_or_file(
+        return inline_or_file(
             self.terminal_master_key,
             self.terminal_master_key_file,
             "gateway.terminal_master_key_file",
         )
-
-
-def _inline_or_file(
-    inline: SecretStr | None, path: ExpandedPath | None, name: str
-) -> SecretStr | None:
-    if inline is not None or path is None:
-        return inline
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"cannot read {name}: {exc}") from exc
-    if not text:
-        raise ValueError(f"{name} {path} is empty")
-    return SecretStr(text)

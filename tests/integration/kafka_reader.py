@@ -7,6 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from core.bus import topic_name
+from core.kafka_client import client_options
 from core.settings import Settings
 
 
@@ -16,7 +17,7 @@ async def read_topic(
     """Every record of a topic from the beginning, once ``at_least`` have arrived (or timeout)."""
     consumer = AIOKafkaConsumer(
         topic_name(settings, logical),
-        bootstrap_servers=settings.kafka.bootstrap,
+        **client_options(settings),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

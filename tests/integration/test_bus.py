@@ -9,6 +9,7 @@ import uuid
 from aiokafka.admin import AIOKafkaAdminClient
 
 from core.bus import ConsumerLoop, EventProducer, EventReader, topic_name
+from core.kafka_client import client_options
 from core.settings import Settings
 from devstack import stack
 from schemas import TOPICS, AuthAttempt, Event, decode, encode
@@ -83,7 +84,7 @@ async def test_bad_bytes_and_unknown_version_go_to_deadletter(
     assert json.loads(by_reason["unknown_version"].original_value_bytes())["version"] == 99  # type: ignore[attr-defined]
 
     # Committed past all three records: a restarted consumer would not see them again.
-    admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(topics))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.support.synthetic import decision, feedback, quality
 from core.bus import EventProducer
+from core.kafka_client import client_options
 from core.settings import Settings
 from schemas import (
     AuthDecision,
@@ -308,7 +309,7 @@ async def test_scripted_stream_yields_the_expected_windows(
     }
 
     # Faust declared its internal and changelog topics itself, under the namespace.
-    admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(topics))
     await admin.start()
     try:
         names = set(await admin.list_topics())

@@ -22,6 +22,7 @@ from aiokafka.partitioner import murmur2
 from bench.support.runner import Scrape, WorkerProcess
 from bench.support.synthetic import decision, feedback, quality
 from core.bus import EventProducer, topic_name
+from core.kafka_client import client_options
 from core.settings import ProcessorsSection, Settings
 from devstack.process import free_port
 from schemas import TOPICS, Event, FeedbackLabel, Outcome, decode
@@ -136,8 +137,8 @@ async def read_events(
 async def committed_through(settings: Settings, group: str, topics: dict[str, int]) -> bool:
     """Whether the group has committed every partition of these topics (physical name →
     partition count) up to its end."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await admin.start()
     await consumer.start()
     try:
