@@ -82,20 +82,36 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
         if not wanted:
             return []
         response = await admin.create_topics(wanted)
+        created, refused = [], []
+        for name, code, *rest in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code == TopicAuthorizationFailedError.errno:
+                refused.append(name)
+            # Another process may create a topic between our listing and our request.
+            elif code != TopicAlreadyExistsError.errno:
+                raise for_code(code)(f"topic {name} not created: {rest[0] if rest else ''}")
+        if refused:
+            log.info("topics left to the administrator (not ours to create)", topics=refused)
+        await _until_listed(admin, set(created))
+        return created
     finally:
         await admin.close()
-    created, refused = [], []
-    for name, code, *rest in response.topic_errors:
-        if code == 0:
-            created.append(name)
-        elif code == TopicAuthorizationFailedError.errno:
-            refused.append(name)
-        # Another process may create a topic between our listing and our request.
-        elif code != TopicAlreadyExistsError.errno:
-            raise for_code(code)(f"topic {name} not created: {rest[0] if rest else ''}")
-    if refused:
-        log.info("topics left to the administrator (not ours to create)", topics=refused)
-    return created
+
+
+async def _until_listed(
+    admin: AIOKafkaAdminClient, names: set[str], timeout_s: float = 30.0
+) -> None:
+    """Waits until the broker lists ``names``: a KRaft broker answers the creation before its
+    metadata has them, and a producer asking for them in between gets "unknown topic"."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while names and loop.time() < deadline:
+        names -= set(await admin.list_topics())
+        if names:
+            await asyncio.sleep(0.2)
+    if names:
+        log.warning("created topics not listed yet", topics=sorted(names))
 
 
 class EventProducer:
