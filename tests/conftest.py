@@ -22,7 +22,7 @@ from core.objectstore import ObjectStore
 from core.settings import Settings
 from devstack import stack
 from devstack.services import kafka_admin_settings
-from tests.stack_kit import namespaced
+from tests.stack_kit import SESSION_NAMESPACES, namespaced, sweep_namespaces
 
 if TYPE_CHECKING:
     from auth_gateway.analysis import Analyser
@@ -47,7 +47,10 @@ def base_settings() -> Iterator[Settings]:
         pytest.fail(f"the local stack could not start: {exc}")
     # On a secure Kafka (stack.secure_kafka) the tests log in as its administrator, so the
     # namespaces they invent need no ACLs of their own; tests/security checks the roles' ACLs.
-    yield kafka_admin_settings(settings)
+    admin = kafka_admin_settings(settings)
+    yield admin
+    if SESSION_NAMESPACES:
+        asyncio.run(sweep_namespaces(admin, SESSION_NAMESPACES))
     if report.started:
         stack.down(settings, report.started)
 
