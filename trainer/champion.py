@@ -14,8 +14,10 @@ dict of figures goes out. The rows:
 
 The rule: promote when the challenger lowers the EER on the degraded condition, keeps the
 clean EER within ``clean_tolerance`` of the champion's, and its FMR on the guard set at its own
-operating threshold is no higher than the champion's at its own (within the champion's 95 %
-interval: both are counts over a few hundred trials).
+operating threshold, on clean and on degraded guard probes, is no higher than the champion's on
+clean guard probes at its own (within the champion's 95 % interval: counts over a few hundred
+trials). The champion's FMR on *degraded* probes is no yardstick: it rejects nearly all of
+them, genuine users included.
 
 Each version is read at its operating point (calibration + calibrated threshold). The
 challenger's is fitted here on the held-back rows (:func:`fit_operating_point`), never on
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +44,7 @@ from core.biometrics.thresholds import (
     fnmr_at_fmr,
     operating_point,
     proportion_interval,
+    threshold_for_fmr,
 )
 from schemas.manifest import OperatingPoint, ScoreCalibration
 from schemas.model_catalog import ModelRef
@@ -48,7 +52,8 @@ from trainer.features import ENROLMENT, FeatureSet
 
 CLEAN = "clean"
 DEGRADED = "degraded"
-GUARD = "guard"
+GUARD_CLEAN = "guard_clean"
+GUARD_DEGRADED = "guard_degraded"
 
 
 class ChampionConfig(BaseModel):
@@ -131,10 +136,22 @@ def calibration_of(point: OperatingPoint) -> Calibration:
 
 
 def fit_operating_point(
-    trials: Trials, model: ModelRef, threshold: float, fitted_on: str
+    trials: Trials,
+    model: ModelRef,
+    target_fmr: float,
+    fitted_on: str,
+    also_holds_on: Sequence[Trials] = (),
 ) -> OperatingPoint:
-    """A logistic calibration of the held-back scores, with the calibrated ``threshold``."""
+    """A logistic calibration of the held-back scores, and the lowest calibrated threshold that
+    accepts at most ``target_fmr`` of their impostor trials (0: none of them) and of each set
+    of ``also_holds_on``."""
     fitted = fit_calibration(trials.genuine, trials.impostor)
+    # threshold_for_fmr takes a rate in (0, 1); a target of 0 allows no false match at all.
+    threshold = max(
+        threshold_for_fmr(fitted.scores(t.impostor), max(target_fmr, 1e-12))
+        for t in (trials, *also_holds_on)
+        if t.impostor.size
+    )
     return OperatingPoint(
         model=model,
         calibration=ScoreCalibration(
@@ -143,9 +160,14 @@ def fit_operating_point(
             genuine_trials=fitted.genuine_trials,
             impostor_trials=fitted.impostor_trials,
         ),
-        threshold=threshold,
+        threshold=min(threshold, 1.0),
         fitted_on=fitted_on,
     )
+
+
+def fmr_at(trials: Trials, point: OperatingPoint) -> float:
+    """The share of impostor trials ``point`` accepts."""
+    return operating_point(trials.genuine, trials.impostor, _raw_threshold(point)).fmr
 
 
 class Figures(BaseModel):
@@ -157,9 +179,15 @@ class Figures(BaseModel):
     at_threshold: RatesAt  # FMR and FNMR at the version's own operating threshold
 
 
+def _raw_threshold(point: OperatingPoint) -> float:
+    if point.threshold >= 1.0:
+        return math.inf  # accepts nothing: no raw score maps to a calibrated 1
+    return calibration_of(point).raw_for_score(point.threshold)
+
+
 def figures(trials: Trials, point: OperatingPoint, operating_fmr: float) -> Figures:
     eer = eer_of(trials)
-    raw_threshold = calibration_of(point).raw_for_score(point.threshold)
+    raw_threshold = _raw_threshold(point)
     return Figures(
         eer=eer,
         # As ``kibalock eval`` reports it: the EER read as a rate over the genuine trials.
@@ -185,7 +213,7 @@ class Verdict:
     promote: bool
     reasons: tuple[str, ...]
     degraded_condition: str
-    champion: dict[str, Figures]  # by CLEAN, DEGRADED, GUARD
+    champion: dict[str, Figures]  # by CLEAN, DEGRADED, GUARD_CLEAN, GUARD_DEGRADED
     challenger: dict[str, Figures]
     metrics: dict[str, float]
 
@@ -194,51 +222,58 @@ class NoDegradedCondition(ValueError):
     """No held-back condition besides enrolment has enough trials to judge a domain shift."""
 
 
-def _sets(side: Embedded, scoring: ScoringConfig) -> tuple[dict[str, Trials], Trials]:
-    per_condition = trial_scores(side.templates, side.probes, scoring)
-    guard = pooled(
-        trial_scores(side.guard_templates, side.guard_probes, scoring),
-        set(side.guard_probes.conditions),
-    )
-    return per_condition, guard
-
-
 def compare(
     champion: Embedded, challenger: Embedded, config: ChampionConfig | None = None
 ) -> Verdict:
     """The verdict on the same rows embedded by both versions (see the module docstring)."""
     config = config or ChampionConfig()
-    champ_trials, champ_guard = _sets(champion, config.scoring)
-    chall_trials, chall_guard = _sets(challenger, config.scoring)
+    per_side = {
+        name: (
+            trial_scores(side.templates, side.probes, config.scoring),
+            trial_scores(side.guard_templates, side.guard_probes, config.scoring),
+        )
+        for name, side in (("champion", champion), ("challenger", challenger))
+    }
+    champ_trials, champ_guard = per_side["champion"]
     degraded = triggering_condition(champ_trials, config)
     if degraded is None or ENROLMENT not in champ_trials:
         raise NoDegradedCondition(
             "held-back rows need enrolment-condition probes and one other condition with "
             f"{config.min_genuine_trials}+ genuine trials; conditions: {sorted(champ_trials)}"
         )
+    if ENROLMENT not in champ_guard or degraded not in champ_guard:
+        raise NoDegradedCondition(f"the guard set needs enrolment and {degraded} probes")
     sides: dict[str, dict[str, Figures]] = {}
-    for name, side, trials, guard in (
-        ("champion", champion, champ_trials, champ_guard),
-        ("challenger", challenger, chall_trials, chall_guard),
-    ):
+    for name, side in (("champion", champion), ("challenger", challenger)):
+        trials, guard = per_side[name]
         sides[name] = {
-            CLEAN: figures(trials[ENROLMENT], side.point, config.operating_fmr),
-            DEGRADED: figures(trials[degraded], side.point, config.operating_fmr),
-            GUARD: figures(guard, side.point, config.operating_fmr),
+            set_name: figures(source[cond], side.point, config.operating_fmr)
+            for set_name, source, cond in (
+                (CLEAN, trials, ENROLMENT),
+                (DEGRADED, trials, degraded),
+                (GUARD_CLEAN, guard, ENROLMENT),
+                (GUARD_DEGRADED, guard, degraded),
+            )
         }
     champ, chall = sides["champion"], sides["challenger"]
     lowered = chall[DEGRADED].eer < champ[DEGRADED].eer
     clean_kept = chall[CLEAN].eer <= champ[CLEAN].eer + config.clean_tolerance
-    guard_fmr_limit = champ[GUARD].at_threshold.fmr_ci95[1]
-    guard_kept = chall[GUARD].at_threshold.fmr <= guard_fmr_limit
+    # The champion's design FMR is the one on enrolment-like probes: on the degraded ones it
+    # rejects nearly everything, impostors and genuine users alike, which is no design point.
+    guard_fmr_limit = champ[GUARD_CLEAN].at_threshold.fmr_ci95[1]
+    guard_fmr = max(chall[GUARD_CLEAN].at_threshold.fmr, chall[GUARD_DEGRADED].at_threshold.fmr)
+    guard_kept = guard_fmr <= guard_fmr_limit
     reasons = (
         f"{'lowers' if lowered else 'does not lower'} the EER on {degraded}: "
         f"{_pct(champ[DEGRADED].eer)} -> {_pct(chall[DEGRADED].eer)}",
         f"clean EER {_pct(champ[CLEAN].eer)} -> {_pct(chall[CLEAN].eer)} "
         f"({'within' if clean_kept else 'beyond'} {_pct(config.clean_tolerance)} tolerance)",
-        f"guard FMR at the operating threshold {_pct(champ[GUARD].at_threshold.fmr)} -> "
-        f"{_pct(chall[GUARD].at_threshold.fmr)} "
-        f"({'within' if guard_kept else 'above'} the champion's 95 % bound "
+        f"guard FMR at the operating threshold, clean / {degraded}: "
+        f"{_pct(champ[GUARD_CLEAN].at_threshold.fmr)} / "
+        f"{_pct(champ[GUARD_DEGRADED].at_threshold.fmr)} -> "
+        f"{_pct(chall[GUARD_CLEAN].at_threshold.fmr)} / "
+        f"{_pct(chall[GUARD_DEGRADED].at_threshold.fmr)} "
+        f"({'within' if guard_kept else 'above'} the champion's clean 95 % bound "
         f"{_pct(guard_fmr_limit)})",
     )
     promote = lowered and clean_kept and guard_kept
@@ -261,9 +296,10 @@ def _metrics(
             out[f"{side}_eer_{name}"] = fig.eer
             out[f"{side}_eer_ci95_high_{name}"] = fig.eer_ci95[1]
             out[f"{side}_fnmr_at_fmr_{name}"] = fig.at_fmr.fnmr
-            out[f"{side}_fnmr_at_fmr_ci95_high_{name}"] = fig.at_fmr.fnmr_ci95[1]
             out[f"{side}_fmr_at_threshold_{name}"] = fig.at_threshold.fmr
-            out[f"{side}_fnmr_at_threshold_{name}"] = fig.at_threshold.fnmr
+            if name in (CLEAN, DEGRADED):  # the guard's figures stay few: 64 codes at most
+                out[f"{side}_fnmr_at_fmr_ci95_high_{name}"] = fig.at_fmr.fnmr_ci95[1]
+                out[f"{side}_fnmr_at_threshold_{name}"] = fig.at_threshold.fnmr
     for name, fig in champ.items():
         out[f"trials_genuine_{name}"] = float(fig.at_fmr.genuine_trials)
         out[f"trials_impostor_{name}"] = float(fig.at_fmr.impostor_trials)

@@ -8,7 +8,7 @@ the active version to beat (a champion source: ``async (ctx) -> ChampionModel``,
    non-template row of each user) to choose the compensation and stop the head: the validation
    rows stay untouched until champion / challenger;
 2. fits the compensation stage (centering + NAP / condition NAP / WCCN; the method and ``k``
-   with the lowest mean development EER over the conditions) and the residual AAM-softmax head
+   with the lowest development EER on the worst condition) and the residual AAM-softmax head
    on the rest of the training rows;
 3. exports the whole adapter to ONNX and checks parity on the validation rows;
 4. embeds the same held-back rows and guard set with the champion and the challenger, fits the
@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth_gateway.policy import DEFAULT_MATCH_THRESHOLD, load_policy
+from auth_gateway.policy import load_policy
 from core.biometrics.vectors import l2_normalise
 from core.registry.onnx_model import LoadedModel, offline_default
 from schemas.enums import JobStage
@@ -48,11 +48,12 @@ from trainer.champion import (
     compare,
     eer_of,
     fit_operating_point,
+    fmr_at,
     pooled,
     split_templates,
     trial_scores,
 )
-from trainer.features import FeatureSet, Split
+from trainer.features import ENROLMENT, FeatureSet, Split
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
 
 EmbedFn = Callable[[NDArray[np.float32]], NDArray[np.float32]]
@@ -78,7 +79,8 @@ class AdapterConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     methods: tuple[Method, ...] = (Method.NONE, Method.NAP, Method.NAP_CONDITION, Method.WCCN)
-    nap_k: tuple[int, ...] = Field(default=(2, 5, 10, 20), description="NAP sizes tried")
+    nap_k: tuple[int, ...] = Field(default=(1, 2, 5, 10, 20), description="NAP sizes tried")
+    centre: tuple[bool, ...] = Field(default=(False, True), description="with / without mean")
     wccn_shrinkage: float = Field(default=0.1, gt=0.0, le=1.0)
     train_head: bool = True
     head_epochs: int = Field(default=40, ge=1)
@@ -86,7 +88,7 @@ class AdapterConfig(BaseModel):
     dev_every: int = Field(default=4, ge=2, description="every n-th training row is development")
     min_users: int = Field(default=2, ge=2)
     min_rows_per_user: int = Field(default=4, ge=2)
-    min_guard_users: int = Field(default=2, ge=2)
+    min_guard_users: int = Field(default=4, ge=2, description="4+: half set the threshold")
     parity_tolerance: float = Field(default=DEFAULT_TOLERANCE, gt=0.0)
     champion: ChampionConfig = Field(default_factory=ChampionConfig)
 
@@ -123,12 +125,13 @@ def _with(rows: FeatureSet, embed: EmbedFn) -> FeatureSet:
 
 
 def _dev_split(rows: FeatureSet, every: int) -> tuple[FeatureSet, FeatureSet]:
-    """Every ``every``-th row of each user for development, the rest for fitting."""
-    seen: Counter[str] = Counter()
+    """Every ``every``-th row of each user and condition for development, the rest for fitting
+    (per condition, so the development set has every condition the training rows have)."""
+    seen: Counter[tuple[str, str]] = Counter()
     dev = np.zeros(len(rows), dtype=bool)
-    for i, user in enumerate(rows.user_ids):
-        seen[user] += 1
-        dev[i] = seen[user] % every == 0
+    for i, key in enumerate(zip(rows.user_ids, rows.conditions, strict=True)):
+        seen[key] += 1
+        dev[i] = seen[key] % every == 0
     return rows.where(~dev), rows.where(dev)
 
 
@@ -153,9 +156,11 @@ def _centroid_trials(templates: FeatureSet, probes: FeatureSet) -> dict[str, Tri
     return out
 
 
-def _mean_eer(trials: dict[str, Trials]) -> float:
+def _worst_eer(trials: dict[str, Trials]) -> float:
+    """The EER of the worst condition: what a domain-shift job is there to fix, and a stage
+    that trades it for the clean condition's is no better for it."""
     usable = [t for t in trials.values() if t.genuine.size and t.impostor.size]
-    return float(np.mean([eer_of(t) for t in usable])) if usable else 1.0
+    return max(eer_of(t) for t in usable) if usable else 1.0
 
 
 class AdapterFit:
@@ -164,11 +169,11 @@ class AdapterFit:
     def __init__(self, config: AdapterConfig) -> None:
         self.config = config
 
-    def candidates(self) -> Sequence[tuple[Method, int]]:
-        out: list[tuple[Method, int]] = []
+    def candidates(self) -> Sequence[tuple[Method, int, bool]]:
+        out: list[tuple[Method, int, bool]] = []
         for method in self.config.methods:
             ks = self.config.nap_k if method in (Method.NAP, Method.NAP_CONDITION) else (0,)
-            out.extend(itertools.product((method,), ks))
+            out.extend(itertools.product((method,), ks, self.config.centre))
         return out
 
     def fit(self, train: FeatureSet) -> Fitted:
@@ -177,16 +182,28 @@ class AdapterFit:
         fit_rows = _concat(templates, fit_rows)
 
         def dev_score(embed: EmbedFn) -> float:
-            return _mean_eer(_centroid_trials(_with(templates, embed), _with(dev, embed)))
+            return _worst_eer(_centroid_trials(_with(templates, embed), _with(dev, embed)))
 
         best: tuple[float, Compensation] | None = None
-        for method, k in self.candidates():
-            comp = fit_compensation(fit_rows, method, k=k, shrinkage=self.config.wccn_shrinkage)
+        for method, k, centre in self.candidates():
+            comp = fit_compensation(
+                fit_rows, method, k=k, shrinkage=self.config.wccn_shrinkage, centre=centre
+            )
             score = dev_score(comp.apply)
+            # Strictly lower only: candidates run from the simplest (the identity) up.
             if best is None or score < best[0]:
                 best = (score, comp)
         assert best is not None  # methods is never empty
-        dev_eer, compensation = best
+        dev_eer, chosen = best
+        # Chosen on the development rows, then refitted on every training row: a closed-form
+        # stage estimated from few users gains more from the extra rows than it risks.
+        compensation = fit_compensation(
+            train,
+            chosen.method,
+            k=chosen.k,
+            shrinkage=self.config.wccn_shrinkage,
+            centre=chosen.centred,
+        )
         if not self.config.train_head:
             adapter = Adapter(compensation, ResidualHead(train.width, HeadConfig().hidden))
             return Fitted(adapter, compensation, dev_eer, 0, len(fit_rows))
@@ -291,7 +308,17 @@ class EmbedderTrainer:
     ) -> Judged:
         config = self.config.champion
         templates, _ = split_templates(split.train, config.template_size)
-        guard_templates, guard_probes = split_templates(split.guard, config.template_size)
+        # Half the guard people (every other one) set the threshold with the enrolled users'
+        # held-back rows; the other half checks it. A threshold fitted on enrolled users alone
+        # does not transfer: the adapter learnt to push exactly those people apart.
+        # With fewer than four guard people, both halves could not have impostor trials: then
+        # the held-back rows alone set it and the whole guard set checks it.
+        guard_users = split.guard.users
+        halves = len(guard_users) >= 4
+        threshold_guard = split.guard.of_users(set(guard_users[::2]) if halves else set())
+        check_guard = split.guard.of_users(set(guard_users[1::2]) if halves else set(guard_users))
+        guard_templates, guard_probes = split_templates(check_guard, config.template_size)
+        fit_templates, fit_probes = split_templates(threshold_guard, config.template_size)
 
         def embedded(embed: EmbedFn) -> tuple[FeatureSet, FeatureSet, FeatureSet, FeatureSet]:
             return (
@@ -301,6 +328,17 @@ class EmbedderTrainer:
                 _with(guard_probes, embed),
             )
 
+        def threshold_trials(embed: EmbedFn) -> tuple[Trials, ...]:
+            """Each condition apart, of the threshold's guard half and the held-back rows: a
+            pooled rate would let easy degraded impostors pay for hard clean ones."""
+            guard = trial_scores(
+                _with(fit_templates, embed), _with(fit_probes, embed), config.scoring
+            )
+            held = trial_scores(
+                _with(templates, embed), _with(split.validation, embed), config.scoring
+            )
+            return (*guard.values(), *held.values())
+
         champ_rows = embedded(champion.embed)
         chall_rows = embedded(fitted.adapter.embed)
         fitted_on = (
@@ -309,10 +347,16 @@ class EmbedderTrainer:
         )
         champ_ref = ModelRef(name=ref.name, version=champion_version)
         champ_point = champion.operating_point or fit_operating_point(
-            _all_trials(champ_rows, config), champ_ref, DEFAULT_MATCH_THRESHOLD, fitted_on
+            _all_trials(champ_rows, config), champ_ref, config.operating_fmr, fitted_on
         )
+        target_fmr = fmr_at(_clean_trials(champ_rows, config), champ_point)
         chall_point = fit_operating_point(
-            _all_trials(chall_rows, config), ref, champ_point.threshold, fitted_on
+            _all_trials(chall_rows, config),
+            ref,
+            target_fmr,
+            f"{fitted_on}; threshold at the champion's FMR on their clean probes "
+            f"({target_fmr:.4f}), also held on {len(threshold_guard.users)} guard people",
+            also_holds_on=threshold_trials(fitted.adapter.embed),
         )
         try:
             verdict = compare(
@@ -329,16 +373,25 @@ class EmbedderTrainer:
             "rows_validation": float(len(split.validation)),
             "users_guard": float(len(split.guard.users)),
             "nap_k": float(fitted.compensation.k),
+            "centred": float(fitted.compensation.centred),
             "head_epochs": float(fitted.head_epochs),
             "dev_eer": fitted.dev_eer,
         }
         summary = (
             f"{'promote' if verdict.promote else 'keep the champion'} "
-            f"({fitted.compensation.method.value}, k={fitted.compensation.k}, head epochs "
+            f"({fitted.compensation.method.value}, k={fitted.compensation.k}, "
+            f"{'centred' if fitted.compensation.centred else 'not centred'}, head epochs "
             f"{fitted.head_epochs}; degraded = {verdict.degraded_condition}): "
             + "; ".join(verdict.reasons)
         )
         return Judged(chall_point, verdict.promote, summary, metrics)
+
+
+def _clean_trials(
+    rows: tuple[FeatureSet, FeatureSet, FeatureSet, FeatureSet], config: ChampionConfig
+) -> Trials:
+    templates, probes, _, _ = rows
+    return pooled(trial_scores(templates, probes, config.scoring), {ENROLMENT})
 
 
 def _all_trials(

@@ -1,6 +1,7 @@
 """The domain-shift experiment, small, on the vendored voices: real engine, real degradation.
 
-Four speakers of ``tests/data``: two enrolled, two in the guard set. Their utterances are
+Four speakers of ``tests/data``, 25 two-digit utterances each: two enrolled, two in the guard
+set. Their utterances are
 captured clean and through a noisy telephone line; the adapter the production trainer fits must
 lower the base model's EER on the telephone probes of the enrolled speakers.
 """
@@ -31,7 +32,7 @@ def test_the_adapter_beats_the_base_model_on_the_degraded_line(
     config = ShiftConfig(
         modality=Modality.VOICE,
         degraded=condition("telephone-noisy"),
-        max_samples=13,
+        max_samples=25,
         clips_per_utterance=2,
         guard_fraction=0.5,
         adapter=AdapterConfig(head_epochs=10, min_guard_users=2),

@@ -29,7 +29,7 @@ from trainer.features import FeatureSet
 
 
 class Method(StrEnum):
-    NONE = "none"  # centering only
+    NONE = "none"  # centering only (or nothing: the identity)
     NAP = "nap"
     NAP_CONDITION = "nap-condition"  # NAP on the per-user condition shifts ("paired")
     WCCN = "wccn"
@@ -43,6 +43,7 @@ class Compensation:
     matrix: NDArray[np.float32]
     method: Method
     k: int  # nuisance directions removed (NAP), 0 otherwise
+    centred: bool
 
     def apply(self, vectors: NDArray[np.float32]) -> NDArray[np.float32]:
         out = (np.asarray(vectors, np.float64) - self.mean) @ self.matrix
@@ -88,14 +89,21 @@ def _top_directions(scatter_rows: NDArray[np.float64], k: int) -> NDArray[np.flo
 
 
 def fit_compensation(
-    features: FeatureSet, method: Method, *, k: int = 10, shrinkage: float = 0.1
+    features: FeatureSet,
+    method: Method,
+    *,
+    k: int = 10,
+    shrinkage: float = 0.1,
+    centre: bool = True,
 ) -> Compensation:
     """Fit on ``features`` (rows of several users). ``k``: NAP directions; ``shrinkage``: the
-    weight of the identity in WCCN's covariance, which keeps it invertible with few rows."""
+    weight of the identity in WCCN's covariance, which keeps it invertible with few rows;
+    ``centre``: subtract the in-domain mean (a base model whose cosines are already well
+    spread, like dlib's face vectors, can lose by it when the mean rests on few users)."""
     if len(features.users) < 2:
         raise ValueError("compensation needs rows of two users or more")
     x = np.asarray(features.vectors, dtype=np.float64)
-    mean = x.mean(axis=0)
+    mean = x.mean(axis=0) if centre else np.zeros(x.shape[1])
     centred = x - mean
     width = x.shape[1]
     if method is Method.NONE:
@@ -119,5 +127,9 @@ def fit_compensation(
         matrix = np.linalg.cholesky(np.linalg.inv(shrunk))
         k = 0
     return Compensation(
-        mean=mean.astype(np.float32), matrix=matrix.astype(np.float32), method=method, k=k
+        mean=mean.astype(np.float32),
+        matrix=matrix.astype(np.float32),
+        method=method,
+        k=k,
+        centred=centre,
     )
