@@ -20,6 +20,11 @@ experiment_app = typer.Typer(
 DEFAULT_CACHE = Path.home() / ".cache" / "kibalock" / "adapters"
 
 
+@experiment_app.callback()
+def experiments() -> None:
+    """Trainer experiments (a group even with one command, so the command keeps its name)."""
+
+
 @experiment_app.command("domain-shift")
 def domain_shift_command(
     data: Annotated[Path, typer.Option("--data", help="Data folder (faces/, voices/).")],

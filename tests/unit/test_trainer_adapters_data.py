@@ -1,9 +1,9 @@
 """The domain-shift experiment, small, on the vendored voices: real engine, real degradation.
 
 Four speakers of ``tests/data``, 25 two-digit utterances each: two enrolled, two in the guard
-set. Their utterances are
-captured clean and through a noisy telephone line; the adapter the production trainer fits must
-lower the base model's EER on the telephone probes of the enrolled speakers.
+set. Their utterances are captured clean and through a noisy telephone line; the adapter the
+production trainer fits must lower the base model's EER on the telephone probes of the
+enrolled speakers.
 """
 
 from __future__ import annotations
