@@ -79,7 +79,9 @@ class AdapterConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     methods: tuple[Method, ...] = (Method.NONE, Method.NAP, Method.NAP_CONDITION, Method.WCCN)
-    nap_k: tuple[int, ...] = Field(default=(1, 2, 5, 10, 20), description="NAP sizes tried")
+    # k ≈ 5–10 is the usual range (trainer-research §3); 20 of 256 dimensions cost the clean
+    # condition on data-large (2.42 -> 2.96 % EER), 10 did not.
+    nap_k: tuple[int, ...] = Field(default=(1, 2, 5, 10), description="NAP sizes tried")
     centre: tuple[bool, ...] = Field(default=(False, True), description="with / without mean")
     wccn_shrinkage: float = Field(default=0.1, gt=0.0, le=1.0)
     train_head: bool = True

@@ -59,7 +59,8 @@ class ShiftConfig(BaseModel):
     max_samples: int | None = Field(default=None, ge=4, description="per user, in order")
     enrol: int = Field(default=3, ge=1)
     guard_fraction: float = Field(default=1 / 3, gt=0.0, lt=1.0)
-    seed: int = 0
+    utterance_seed: int = Field(default=0, description="voices: which clips make an utterance")
+    seed: int = Field(default=0, description="the split of people")
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
 
 
@@ -97,7 +98,7 @@ def samples_of(root: Path, config: ShiftConfig) -> list[MediaSample]:
             root,
             max_users=config.max_users,
             clips_per_utterance=config.clips_per_utterance,
-            seed=config.seed,
+            seed=config.utterance_seed,
         )
     taken: Counter[str] = Counter()
     kept = []
