@@ -18,7 +18,14 @@ T = TypeVar("T")
 
 _BIOMETRICS = Path(__file__).resolve().parents[1] / "core" / "biometrics"
 # Modules that only score, fuse, sample or report: changing them does not change an analysis.
-_NOT_ENGINE = {"__init__.py", "dataset.py", "fusion.py", "thresholds.py", "scoring.py"}
+_NOT_ENGINE = {
+    "__init__.py",
+    "dataset.py",
+    "degrade.py",
+    "fusion.py",
+    "thresholds.py",
+    "scoring.py",
+}
 
 
 def engine_fingerprint(folder: Path = _BIOMETRICS) -> str:

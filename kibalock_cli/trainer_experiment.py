@@ -1,0 +1,81 @@
+"""``kibalock trainer experiment domain-shift``: the adapters' domain-shift acceptance run.
+
+Captures a data folder through a clean and a degraded terminal, trains the embedder adapter with
+the production trainer and writes both versions' figures as JSON (see
+:mod:`trainer.experiments.domain_shift`). Heavy imports happen inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+experiment_app = typer.Typer(
+    help="Trainer experiments on a data folder (faces/ and voices/).", no_args_is_help=True
+)
+
+DEFAULT_CACHE = Path.home() / ".cache" / "kibalock" / "adapters"
+
+
+@experiment_app.callback()
+def experiments() -> None:
+    """Trainer experiments (a group even with one command, so the command keeps its name)."""
+
+
+@experiment_app.command("domain-shift")
+def domain_shift_command(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (faces/, voices/).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    modality: Annotated[
+        list[str], typer.Option("--modality", help="face and/or voice (default: both).")
+    ] = ["voice", "face"],  # noqa: B006 - typer reads list defaults, never mutates them
+    face_condition: Annotated[
+        str, typer.Option(help="The degraded camera (core.biometrics.degrade names).")
+    ] = "poor-camera",
+    voice_condition: Annotated[
+        str, typer.Option(help="The degraded microphone (core.biometrics.degrade names).")
+    ] = "telephone-noisy",
+    face_users: Annotated[
+        int | None, typer.Option(help="Face identities used (embedding is slow).")
+    ] = 40,
+    voice_users: Annotated[int | None, typer.Option(help="Speakers used (default: all).")] = None,
+    no_head: Annotated[bool, typer.Option("--no-head", help="Compensation stage only.")] = False,
+    seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
+    cache: Annotated[
+        Path, typer.Option(help="Embedding cache (reruns only score and train).")
+    ] = DEFAULT_CACHE,
+) -> None:
+    """EER and FNMR at the operating FMR, base vs adapter, clean vs degraded, per modality."""
+    from rich.console import Console
+
+    from core.biometrics.degrade import condition
+    from schemas.model_catalog import Modality
+    from trainer.embedder import AdapterConfig
+    from trainer.experiments.domain_shift import ShiftConfig, run_domain_shift
+
+    console = Console()
+    reports = {}
+    for name in modality:
+        chosen = Modality(name)
+        config = ShiftConfig(
+            modality=chosen,
+            degraded=condition(face_condition if chosen is Modality.FACE else voice_condition),
+            max_users=face_users if chosen is Modality.FACE else voice_users,
+            seed=seed,
+            adapter=AdapterConfig(train_head=not no_head, seed=seed),
+        )
+        with console.status(f"{name}: capturing, embedding and training"):
+            report = run_domain_shift(data, cache, config)
+        reports[name] = report.model_dump(mode="json")
+        a = report.acceptance
+        console.print(
+            f"{name}: degraded EER {100 * a.degraded_eer_before:.2f} -> "
+            f"{100 * a.degraded_eer_after:.2f} %, clean EER {100 * a.clean_eer_before:.2f} -> "
+            f"{100 * a.clean_eer_after:.2f} %, promoted {a.promoted}, acceptance "
+            f"{'passed' if a.passed else 'failed'} ({report.seconds_training:.0f} s training)"
+        )
+    out.write_text(json.dumps(reports, indent=2))
+    console.print(f"report written to {out}")
