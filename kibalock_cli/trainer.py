@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from kibalock_cli.trainer_experiment import experiment_app
 from kibalock_cli.trainer_import import import_command
 
 if TYPE_CHECKING:
@@ -213,3 +214,4 @@ def _run_with_bar(settings: Settings, request: JobRequest) -> Job:
 
 
 trainer_app.command("import")(import_command)
+trainer_app.add_typer(experiment_app, name="experiment")

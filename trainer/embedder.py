@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth_gateway.policy import load_policy
+from core.biometrics.policy import load_policy
 from core.biometrics.vectors import l2_normalise
 from core.registry.onnx_model import LoadedModel, offline_default
 from schemas.enums import JobStage

@@ -22,7 +22,7 @@ from core.docstore import Database
 from core.objectstore import ObjectStore
 from core.registry import ModelRegistry
 from core.settings import Settings
-from schemas.model_catalog import FACE_DETECTOR
+from schemas.model_catalog import FACE_DETECTOR, FACE_EMBEDDER, VOICE_EMBEDDER
 from trainer.pipeline import JobFailed, Trainer
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ TrainerFactory = Callable[[TrainerDeps], Trainer]
 
 # model name → "module:factory", imported when a job of that model runs.
 TRAINERS: dict[str, str] = {
+    FACE_EMBEDDER: "trainer.embedder_jobs:embedder_trainer",
+    VOICE_EMBEDDER: "trainer.embedder_jobs:embedder_trainer",
     FACE_DETECTOR: "trainer.detector.snapshot_images:face_detector_trainer",
 }
 

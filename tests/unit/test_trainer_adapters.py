@@ -248,6 +248,7 @@ def test_the_adapter_is_promoted_on_the_shifted_terminal() -> None:
     codes = TypeAdapter(dict[Code, float])
     codes.validate_python(m)
     point = outcome.operating_point
+    assert point is not None
     assert str(point.model) == f"{FACE_EMBEDDER}@1.1.0"
     assert outcome.parity is not None
     assert outcome.onnx
