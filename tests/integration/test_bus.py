@@ -74,6 +74,7 @@ async def test_bad_bytes_and_unknown_version_go_to_deadletter(
     await _run_loop_until(loop, done)
 
     assert handled == [good], "the consumer carried on past the bad records"
+    assert (loop.dead_lettered, loop.dead_letters_lost) == (2, 0)
     letters = [
         decode("deadletter", r.value) for r in await read_topic(topics, "deadletter", at_least=2)
     ]
