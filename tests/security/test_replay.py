@@ -17,6 +17,7 @@ from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import verify_attempt
 from core.biometrics.audio import SAMPLE_RATE, decode_audio
 from core.bus import EventProducer, ensure_topics
+from core.objectstore import sha256_hex
 from core.settings import Settings
 from producers.people import Person
 from schemas import AuthDecision
@@ -114,6 +115,9 @@ async def test_an_enrolment_photo_is_no_probe_whatever_its_bytes(
     gateway: Gateway, person: Person
 ) -> None:
     enrolled = person.enrol_photos()[0]
+    # Refused by its sha256 alone, before any analysis: the enrolment registered it.
+    seen = await gateway.db["media_seen"].find_one({"sha256": sha256_hex(enrolled)})
+    assert seen is not None and seen["attempt_id"] is None and seen["user_id"] == person.user_id
     identical, _ = await _login(gateway, person, face=enrolled)
     assert identical.reasons == ["replay"]
     reencoded, _ = await _login(gateway, person, face=_reencoded_photo(person.enrol_photos()[1]))
