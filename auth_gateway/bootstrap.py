@@ -20,6 +20,7 @@ from auth_gateway.enrolment import Enroller
 from auth_gateway.gateway import Gateway
 from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
@@ -66,7 +67,9 @@ def bootstrap(
     client = docstore.client(settings)
     db = client[settings.mongo.database]
     objects = ObjectStore(settings)
-    templates = TemplateStore(db, TemplateCipher(load_key(options)))
+    cipher = TemplateCipher(load_key(options))
+    templates = TemplateStore(db, cipher)
+    recent = RecentProbes(db, cipher, keep=options.recent_probes_kept)
     challenges = ChallengeStore(
         db,
         digits=options.challenge_digits,
@@ -101,6 +104,7 @@ def bootstrap(
         admin_key=options.admin_key(),
         terminals=TerminalAuth(options.terminal_key(), options.revoked_terminals),
         templates=templates,
+        recent=recent,
         challenges=challenges,
         replay=replay,
         lockouts=lockouts,
@@ -114,6 +118,7 @@ def bootstrap(
             objects,
             analyser,
             templates,
+            replay=replay,
             min_samples=options.min_enrol_samples,
             models=swapper.current,
             extra_targets=swapper.template_targets,
@@ -124,6 +129,7 @@ def bootstrap(
             templates=templates,
             challenges=challenges,
             replay=replay,
+            recent=recent,
             lockouts=lockouts,
             throttle=throttle,
             policy=policy,

@@ -7,7 +7,10 @@ The checks run in order, cheapest and most decisive first; the first group that 
    (``challenge_missing``, ``challenge_unknown``, ``challenge_reused``, ``challenge_expired``,
    ``challenge_mismatch`` for another user's or terminal's challenge);
 3. the media must be fetchable, intact and fresh (``missing_object``, ``checksum_mismatch``,
-   ``object_store_error``, ``invalid_media`` for an empty upload, ``replay``);
+   ``object_store_error``, ``invalid_media`` for an empty upload, ``replay``), and no sample
+   may nearly duplicate one of the user's enrolment samples or recent accepted probes
+   (``replay``: its base embedding's cosine to one reaches the modality's
+   ``policy.replay_cosine``);
 4. media that are not an image / audio are rejected (``invalid_media``), an unusable capture
    asks for a ``retry`` (``no_face``, ``no_speech``, ``low_quality``), and the digits heard
    must be the challenge's (``challenge_mismatch``; the factors are still scored, for the log);
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from core.biometrics.echo import DEFAULT_ECHO_COSINE
 from core.biometrics.fusion import fuse
 from core.biometrics.policy import DecisionPolicy
 from core.biometrics.scoring import Calibration, template_score
@@ -67,6 +71,9 @@ class Analyses:
     voice: Analysis | None = None
     heard: ChallengeCheck | None = None
     recogniser: ModelRef | None = None
+    # Per modality, the highest cosine of the probe to the user's known captures (enrolment
+    # samples, recent accepted probes); absent when the user has none.
+    echo: Mapping[Modality, float] = field(default_factory=dict)
 
     def by_modality(self) -> dict[Modality, Analysis]:
         found = {Modality.FACE: self.face, Modality.VOICE: self.voice}
@@ -105,6 +112,9 @@ def decide(
         return _reject(analyses.challenge)
     if analyses.media:
         return _reject(*analyses.media)
+    replay_at = policy.replay_cosine
+    if any(c >= replay_at.get(m, DEFAULT_ECHO_COSINE) for m, c in analyses.echo.items()):
+        return _reject(DecisionReason.REPLAY)
 
     samples = analyses.by_modality()
     hard: list[DecisionReason] = []

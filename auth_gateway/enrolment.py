@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.reembed import features_version
+from auth_gateway.replay import ReplayGuard
 from auth_gateway.templates import TemplateStore
 from core.biometrics.face import FaceSample
 from core.biometrics.types import SampleStatus
@@ -61,6 +62,7 @@ class Enroller:
         analyser: Analyser,
         templates: TemplateStore,
         *,
+        replay: ReplayGuard | None = None,
         min_samples: int,
         models: Callable[[], ActiveModels] | None = None,
         extra_targets: Callable[[str], list[LoadedModel]] | None = None,
@@ -69,6 +71,7 @@ class Enroller:
         self._objects = objects
         self._analyser = analyser
         self._templates = templates
+        self._replay = replay
         self._min = min_samples
         self._models = models
         self._extra_targets = extra_targets
@@ -127,6 +130,8 @@ class Enroller:
                     upload.content_type,
                 )
                 stored.append({"modality": modality, "ref": ref.model_dump()})
+                if self._replay is not None:
+                    await self._replay.register_enrolment(ref.sha256, user_id=user_id)
         await self._users.update_one(
             {"user_id": user_id},
             {

@@ -17,6 +17,7 @@ from auth_gateway.decision_log import DecisionLog
 from auth_gateway.enrolment import Enroller
 from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
 from auth_gateway.templates import TemplateStore
@@ -45,6 +46,7 @@ class Gateway:
     admin_key: SecretStr | None
     terminals: TerminalAuth
     templates: TemplateStore
+    recent: RecentProbes
     challenges: ChallengeStore
     replay: ReplayGuard
     lockouts: LockoutBook
@@ -84,6 +86,7 @@ class Gateway:
         """The right to erasure, over every store that keeps something of ``user_id``."""
         stores: list[erasure.Erasable] = [
             self.templates,
+            self.recent,
             self.enroller,
             self.sessions,
             self.challenges,

@@ -1,4 +1,5 @@
-"""Replay guard: a media sample (by sha256) may serve one attempt only."""
+"""Replay guard: a media sample (by sha256) may serve one attempt only, and an enrolment
+sample none (a byte-identical copy of one is a replay, not a login)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,18 @@ class ReplayGuard:
             )
         except DuplicateKeyError:
             seen = await self._coll.find_one({"sha256": sha256})
-            return seen is not None and seen["attempt_id"] == attempt_id
+            return seen is not None and seen.get("attempt_id") == attempt_id
         return True
+
+    async def register_enrolment(self, sha256: str, *, user_id: str) -> None:
+        """Marks an enrolment sample as used; no attempt can then claim it (idempotent)."""
+        # An insert, not an upsert: FerretDB's upserts are not atomic under its unique index.
+        try:
+            await self._coll.insert_one(
+                {"sha256": sha256, "attempt_id": None, "user_id": user_id, "at": datetime.now(UTC)}
+            )
+        except DuplicateKeyError:
+            return
 
     async def erase_user(self, user_id: str) -> int:
         return (await self._coll.delete_many({"user_id": user_id})).deleted_count

@@ -15,13 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
 from auth_gateway.analysis import Analyser
 from auth_gateway.challenges import Challenge, ChallengeRejected, ChallengeStore
 from auth_gateway.decide import Analyses, Analysis, Decision, Embeddings, decide
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.recent_probes import RecentProbes
+from auth_gateway.reembed import features_version
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.templates import TemplateStore
 from auth_gateway.throttle import Throttle
+from core.biometrics.echo import nearest_cosine
 from core.biometrics.face import FaceSample
 from core.biometrics.policy import DecisionPolicy
 from core.biometrics.types import AnalysedSample, SampleStatus
@@ -32,7 +37,7 @@ from core.registry import ActiveModels, LoadedModel
 from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
 from schemas.catalog import AUTH_GATEWAY
-from schemas.enums import DecisionReason
+from schemas.enums import DecisionReason, Outcome
 from schemas.keys import attempt_prefix
 from schemas.model_catalog import Modality
 
@@ -84,6 +89,7 @@ class Verifier:
         templates: TemplateStore,
         challenges: ChallengeStore,
         replay: ReplayGuard,
+        recent: RecentProbes,
         lockouts: LockoutBook,
         throttle: Throttle,
         policy: DecisionPolicy,
@@ -96,6 +102,7 @@ class Verifier:
         self.templates = templates
         self.challenges = challenges
         self.replay = replay
+        self.recent = recent
         self.lockouts = lockouts
         self.throttle = throttle
         self.policy = policy
@@ -168,6 +175,7 @@ class Verifier:
             voice=_analysis(voice, voice_model),
             heard=heard,
             recogniser=self.analyser.challenge_checker.ref if heard is not None else None,
+            echo=await self._echoes(attempt.user_id, face, voice),
         )
         templates: dict[Modality, Embeddings | None] = {}
         for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):
@@ -176,7 +184,40 @@ class Verifier:
                 templates[modality] = await self.templates.load(
                     attempt.user_id, modality.value, str(sample.ref)
                 )
-        return judged(facts, templates, face=face, voice=voice, media=media)
+        verdict = judged(facts, templates, face=face, voice=voice, media=media)
+        if verdict.decision.outcome is Outcome.ACCEPT:
+            await self._remember(attempt.user_id, face, voice)
+        return verdict
+
+    async def _echoes(
+        self, user_id: str, face: FaceSample | None, voice: VoiceSample | None
+    ) -> dict[Modality, float]:
+        """How close each probe comes to a capture of the user the gateway already holds: the
+        enrolment samples' base features and the recent accepted probes."""
+        echo: dict[Modality, float] = {}
+        for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):
+            if sample is None or sample.base_embedding is None:
+                continue
+            known = [
+                k
+                for k in (
+                    await self.templates.load(
+                        user_id, modality.value, features_version(sample.model)
+                    ),
+                    await self.recent.load(user_id, modality.value),
+                )
+                if k is not None and k.shape[-1] == sample.base_embedding.shape[-1]
+            ]
+            if known:
+                echo[modality] = nearest_cosine(sample.base_embedding, np.concatenate(known))
+        return echo
+
+    async def _remember(
+        self, user_id: str, face: FaceSample | None, voice: VoiceSample | None
+    ) -> None:
+        for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):
+            if sample is not None and sample.base_embedding is not None:
+                await self.recent.remember(user_id, modality.value, sample.base_embedding)
 
     async def _fetch(self, ref: MediaRef, attempt: AuthAttempt) -> bytes | DecisionReason:
         # An attempt may name only its own upload: anything else the gateway's credentials can

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.biometrics.echo import DEFAULT_ECHO_COSINES
 from core.biometrics.fusion import FusionConfig
 from core.biometrics.scoring import ScoringConfig
 from schemas.manifest import OperatingPoint, ScoreCalibration
@@ -33,6 +34,9 @@ class DecisionPolicy(BaseModel):
     target_fmr: float = Field(gt=0.0, lt=1.0)
     # Below these qualities a sample is not judged: the user is asked to try again.
     min_quality: dict[str, float] = Field(default_factory=lambda: {"face": 0.2, "voice": 0.2})
+    # A probe this close (cosine of base embeddings) to a known capture of the user is a
+    # replay of it (core/biometrics/echo.py says how the value was measured).
+    replay_cosine: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ECHO_COSINES))
     base_operating_points: dict[str, OperatingPoint] = Field(
         description="the packaged models' operating points, by name@version"
     )

@@ -41,6 +41,9 @@ class GatewaySection(Section):
     # A terminal is delayed (never disabled) after this many consecutive failures, any user.
     throttle_terminal_free_failures: int = Field(default=20, ge=1)
     session_ttl_s: float = Field(default=900.0, gt=0)
+    # Accepted probes remembered per user and modality for the replay (echo) check; 0: the
+    # check compares with the enrolment samples only.
+    recent_probes_kept: int = Field(default=50, ge=0)
     min_enrol_samples: int = Field(default=3, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # A whole request (an enrolment carries several files), refused before it is read.

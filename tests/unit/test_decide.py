@@ -342,3 +342,40 @@ def test_one_factor_may_carry_the_login_when_the_policy_allows_it() -> None:
     )
     assert decision.outcome is Outcome.ACCEPT
     assert decision.voice_score is None
+
+
+def _echoing(face: float, voice: float | None = None) -> Analyses:
+    echo = {Modality.FACE: face} | ({} if voice is None else {Modality.VOICE: voice})
+    return Analyses(
+        face=_analysis(Modality.FACE),
+        voice=_analysis(Modality.VOICE),
+        heard=HEARD,
+        recogniser=RECOGNISER,
+        echo=echo,
+    )
+
+
+def test_a_probe_nearly_identical_to_a_known_capture_is_a_replay() -> None:
+    policy = _policy()
+    at = policy.replay_cosine["face"]
+    assert policy.replay_cosine["voice"] == at
+    assert _decide(_echoing(at)).reasons == [R.REPLAY]
+    assert _decide(_echoing(0.5, voice=at)).reasons == [R.REPLAY]
+    below = _decide(_echoing(at - 1e-6, voice=at - 1e-6))
+    assert below.outcome is Outcome.ACCEPT and below.reasons == []
+
+
+def test_the_replay_threshold_is_the_policys() -> None:
+    strict = _policy().model_copy(update={"replay_cosine": {"face": 0.9, "voice": 0.99}})
+    assert _decide(_echoing(0.95), policy=strict).reasons == [R.REPLAY]
+    assert _decide(_echoing(0.5, voice=0.95), policy=strict).outcome is Outcome.ACCEPT
+    assert _decide(_echoing(0.95)).outcome is Outcome.ACCEPT
+
+
+def test_a_replay_outranks_a_failed_capture() -> None:
+    echoed = Analyses(
+        face=_analysis(Modality.FACE, status=SampleStatus.NO_FACE),
+        voice=_analysis(Modality.VOICE),
+        echo={Modality.VOICE: 1.0},
+    )
+    assert _decide(echoed).reasons == [R.REPLAY]
