@@ -38,7 +38,7 @@ from schemas import AuthAttempt, AuthDecision, MediaRef
 from schemas.auth import ChallengeCheck, FaceQuality, VoiceQuality
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import DecisionReason, Outcome
-from schemas.keys import attempt_prefix
+from schemas.keys import attempt_prefix, user_prefix
 from schemas.model_catalog import Modality
 
 log = get_logger(__name__)
@@ -229,6 +229,11 @@ class Verifier:
                 attempt_id=attempt.attempt_id,
                 uri=ref.uri,
             )
+            # The user's own earlier upload named again is a replay; anything else is not theirs.
+            if ref.bucket == self.objects.bucket("samples") and ref.key.startswith(
+                user_prefix(attempt.user_id)
+            ):
+                return DecisionReason.REPLAY
             return DecisionReason.INVALID_MEDIA
         try:
             data = await self.objects.get_bytes(ref, max_bytes=self.max_media_bytes)
