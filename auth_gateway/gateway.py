@@ -26,6 +26,7 @@ from auth_gateway.throttle import Throttle
 from auth_gateway.verifier import Verifier
 from core import docstore
 from core.bus import EventProducer
+from core.http.ops import probe_stores
 from core.objectstore import ObjectStore
 from core.settings import Settings
 
@@ -70,17 +71,7 @@ class Gateway:
 
     async def probe(self) -> dict[str, str]:
         """Whether the document store and the object store answer: ``ok`` or ``error: …``."""
-        checks: dict[str, str] = {}
-        for name, call in (
-            ("mongo", lambda: self.db.command("ping")),
-            ("objects", self.objects.list_buckets),
-        ):
-            try:
-                await call()
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"error: {type(exc).__name__}"
-        return checks
+        return await probe_stores(lambda: self.db.command("ping"), self.objects.list_buckets)
 
     async def erase_user(self, user_id: str) -> dict[str, int]:
         """The right to erasure, over every store that keeps something of ``user_id``."""

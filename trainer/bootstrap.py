@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from core import docstore
 from core.bus import EventProducer, ensure_topics
+from core.http.ops import probe_stores
 from core.objectstore import ObjectStore
 from core.registry import ModelRegistry
 from core.settings import Settings
@@ -43,14 +44,7 @@ class TrainerRuntime:
 
     async def probe(self) -> dict[str, str]:
         """Whether the document store and the object store answer: ``ok`` or ``error: …``."""
-        checks: dict[str, str] = {}
-        for name, call in (("mongo", self.store.ping), ("objects", self.objects.list_buckets)):
-            try:
-                await call()
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"error: {type(exc).__name__}"
-        return checks
+        return await probe_stores(self.store.ping, self.objects.list_buckets)
 
     async def close(self) -> None:
         await self.producer.stop()

@@ -12,6 +12,7 @@ from auth_gateway.http.uploads import MODEL_UPLOAD_FACTOR
 from core.http.access_log import AccessLog
 from core.http.errors import install_error_handlers
 from core.http.guard import RequestGuard
+from core.http.ops import health_router
 from core.settings.gateway import GatewaySection
 
 # The form's other fields and boundaries, beside a model file of the largest size allowed.
@@ -43,6 +44,6 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
         header_required={"x-api-key": ADMIN_UPLOADS},
     )
     app.add_middleware(AccessLog)
-    for router in (terminal.router, admin.router, models.router, ops.router):
+    for router in (terminal.router, admin.router, models.router, ops.router, health_router):
         app.include_router(router)
     return app

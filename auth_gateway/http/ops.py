@@ -6,16 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from auth_gateway.http.deps import loaded_gateway
-from core.http.ops import METRICS_RESPONSES, Health, Readiness, metrics_response
+from core.http.ops import METRICS_RESPONSES, Readiness, metrics_response
 from core.supervise import Supervisor
 
 router = APIRouter(tags=["operations"])
-
-
-@router.get("/healthz")
-async def healthz() -> Health:
-    """Answers as soon as the process serves HTTP."""
-    return Health(status="ok")
 
 
 @router.get(

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,13 +17,12 @@ import numpy as np
 import pytest
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.bootstrap import bootstrap
 from auth_gateway.crypto import TemplateCipher, TemplateTampered
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import consumer_of, handle, verify_attempt
 from auth_gateway.http import create_app
 from core.biometrics.audio import join_clips
-from core.bus import ConsumerLoop, EventProducer, ensure_topics
+from core.bus import ConsumerLoop
 from core.settings import Settings
 from producers.people import Person, chimeric_people
 from schemas import (
@@ -37,7 +35,7 @@ from schemas import (
 )
 from schemas.enums import FeedbackLabel, FeedbackSource, Language, LockAction, Outcome
 from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
-from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.integration.gateway_kit import attempt, enrol_uploads, people, running_gateway
 from tests.integration.kafka_reader import read_topic
 
 API_KEY = "test-admin-key"
@@ -63,18 +61,8 @@ def gw_settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 async def gateway(gw_settings: Settings, analyser: Analyser) -> AsyncIterator[Gateway]:
-    await ensure_topics(gw_settings)
-    producer = EventProducer(gw_settings, producer_name="gateway-tests")
-    await producer.start()
-    # Seeded challenge digits: the test outcome must not depend on which digits were drawn.
-    gw = bootstrap(
-        gw_settings, analyser=analyser, producer=producer, choose_digit=random.Random(7).choice
-    )
-    await gw.prepare()
-    yield gw
-    await producer.stop()
-    await gw.client.drop_database(gw_settings.mongo.database)
-    await gw.close()
+    async with running_gateway(gw_settings, analyser) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

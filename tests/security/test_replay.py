@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,17 +11,15 @@ import soundfile as sf
 from PIL import Image
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import verify_attempt
 from core.biometrics.audio import SAMPLE_RATE, decode_audio
-from core.bus import EventProducer, ensure_topics
 from core.objectstore import sha256_hex
 from core.settings import Settings
 from producers.people import Person
 from schemas import AuthDecision
 from schemas.enums import Outcome
-from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.integration.gateway_kit import attempt, enrol_uploads, people, running_gateway
 from tests.stack_kit import namespaced, with_gateway_keys
 
 # What a genuine attempt may fail for here besides a replay: the capture or the small data set.
@@ -32,17 +29,8 @@ NOT_A_REPLAY_VERDICT = {"challenge_mismatch", "low_quality", "voice_mismatch"}
 @pytest.fixture(scope="module")
 async def gateway(base_settings: Settings, analyser: Analyser) -> AsyncIterator[Gateway]:
     settings = with_gateway_keys(namespaced(base_settings, "rp"), "rp-admin-key")
-    await ensure_topics(settings)
-    producer = EventProducer(settings, producer_name="replay-tests")
-    await producer.start()
-    gw = bootstrap(
-        settings, analyser=analyser, producer=producer, choose_digit=random.Random(11).choice
-    )
-    await gw.prepare()
-    yield gw
-    await producer.stop()
-    await gw.client.drop_database(settings.mongo.database)
-    await gw.close()
+    async with running_gateway(settings, analyser, seed=11) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from core.http.errors import install_error_handlers
+from core.http.ops import health_router
 from trainer.bootstrap import TrainerRuntime
 from trainer.http import jobs, ops
 
@@ -17,6 +18,6 @@ def create_app(runtime: TrainerRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app, "trainer")
-    for router in (jobs.router, ops.router):
+    for router in (jobs.router, ops.router, health_router):
         app.include_router(router)
     return app

@@ -5,17 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from core.http.ops import METRICS_RESPONSES, Health, Readiness, metrics_response
+from core.http.ops import METRICS_RESPONSES, Readiness, metrics_response
 from trainer.http.deps import Runtime
 
 router = APIRouter(tags=["operations"])
 PARTS = ("consumer", "worker")
-
-
-@router.get("/healthz")
-async def healthz() -> Health:
-    """Answers as soon as the process serves HTTP."""
-    return Health(status="ok")
 
 
 @router.get(
