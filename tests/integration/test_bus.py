@@ -58,8 +58,11 @@ async def test_bad_bytes_and_unknown_version_go_to_deadletter(
     unknown_version["version"] = 99
     unknown_version["event_id"] = str(uuid.uuid4())
     garbage = b"\x00\xffnot json at all"
-    await producer.publish_raw("auth.attempts", garbage, key=b"u1")
-    await producer.publish_raw("auth.attempts", json.dumps(unknown_version).encode(), key=b"u1")
+    # The good record's own key: one partition, so it is handled after the bad ones (the loop
+    # stops at the good one; on another partition the bad ones could still be waiting).
+    key = good.key().encode()
+    await producer.publish_raw("auth.attempts", garbage, key=key)
+    await producer.publish_raw("auth.attempts", json.dumps(unknown_version).encode(), key=key)
     await producer.publish(good)
 
     handled: list[Event] = []
@@ -209,7 +212,7 @@ async def test_a_dead_letter_that_cannot_be_written_is_skipped(
     topics: Settings, producer: EventProducer
 ) -> None:
     first, _ = _two_attempts()
-    await producer.publish_raw("auth.attempts", b"not json", key=b"u1")
+    await producer.publish_raw("auth.attempts", b"not json", key=first.key().encode())
     await producer.publish(first)
     done = asyncio.Event()
 
