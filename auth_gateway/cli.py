@@ -56,12 +56,7 @@ def keygen(
     """Write a new random AES-256 template key (base64) to a file readable by its owner only."""
     from auth_gateway.crypto import new_key
 
-    if out.exists():
-        console.print(f"[red]{out} exists; refusing to overwrite a key (templates depend on it)[/]")
-        raise typer.Exit(1)
-    out.touch(mode=0o600)
-    out.write_text(new_key() + "\n")
-    console.print(f"wrote {out}; set KIBALOCK_GATEWAY__TEMPLATE_KEY_FILE={out}")
+    _write_secret(out, new_key(), "templates depend on it", "KIBALOCK_GATEWAY__TEMPLATE_KEY_FILE")
 
 
 @gateway_app.command("terminal-master")
@@ -71,14 +66,22 @@ def terminal_master(
     """Write a new terminal master key, from which each terminal's own key is derived."""
     from auth_gateway.terminal_auth import new_master_key
 
+    _write_secret(
+        out,
+        new_master_key(),
+        "every terminal key depends on it",
+        "KIBALOCK_GATEWAY__TERMINAL_MASTER_KEY_FILE",
+    )
+
+
+def _write_secret(out: Path, secret: str, why_kept: str, setting: str) -> None:
+    """A new secret in a file readable by its owner only; an existing one is never replaced."""
     if out.exists():
-        console.print(
-            f"[red]{out} exists; refusing to overwrite it (every terminal key depends on it)[/]"
-        )
+        console.print(f"[red]{out} exists; refusing to overwrite a key ({why_kept})[/]")
         raise typer.Exit(1)
     out.touch(mode=0o600)
-    out.write_text(new_master_key() + "\n")
-    console.print(f"wrote {out}; set KIBALOCK_GATEWAY__TERMINAL_MASTER_KEY_FILE={out}")
+    out.write_text(secret + "\n")
+    console.print(f"wrote {out}; set {setting}={out}")
 
 
 @gateway_app.command("terminal-key")

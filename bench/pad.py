@@ -210,34 +210,26 @@ def main(
     wanted = modality or ["face", "voice"]
     tag = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:10]
     report: dict[str, Any] = {"data": str(data), "threshold": threshold}
-    if "face" in wanted:
-        face_engine = FaceEngine()
-        face_cache = EmbeddingCache(cache / f"{tag}-face.npz")
+    plans = {
+        "face": (FaceEngine, face_captures(data, faces_per_person), FACE_ATTACKS),
+        "voice": (VoiceEngine, voice_captures(data, voices_per_person), VOICE_ATTACKS),
+    }
+    for name, (make_engine, captures, attacks) in plans.items():
+        if name not in wanted:
+            continue
+        engine = make_engine()
+        modality_cache = EmbeddingCache(cache / f"{tag}-{name}.npz")
         try:
-            report["face"] = measure(
-                list(face_captures(data, faces_per_person)),
-                FACE_ATTACKS,
-                lambda b: _base(face_engine.analyse(b)),
-                face_cache,
+            report[name] = measure(
+                list(captures),
+                attacks,
+                lambda b, engine=engine: _base(engine.analyse(b)),  # type: ignore[misc]
+                modality_cache,
                 threshold,
                 attacked_per_person,
             ).model_dump()
         finally:
-            face_cache.save()
-    if "voice" in wanted:
-        voice_engine = VoiceEngine()
-        voice_cache = EmbeddingCache(cache / f"{tag}-voice.npz")
-        try:
-            report["voice"] = measure(
-                list(voice_captures(data, voices_per_person)),
-                VOICE_ATTACKS,
-                lambda b: _base(voice_engine.analyse(b)),
-                voice_cache,
-                threshold,
-                attacked_per_person,
-            ).model_dump()
-        finally:
-            voice_cache.save()
+            modality_cache.save()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     typer.echo(json.dumps(report, indent=2))

@@ -219,17 +219,21 @@ def check_operating_point(manifest: Manifest) -> None:
         )
 
 
+def _check_preprocessing(manifest: Manifest, spec: ModelSpec) -> None:
+    # A model made for other inputs would load and run, and be wrong.
+    if manifest.preprocessing != spec.preprocessing:
+        raise ModelRejected(
+            "preprocessing_mismatch",
+            f"{manifest.name} takes {spec.preprocessing}, the manifest says "
+            f"{manifest.preprocessing}",
+        )
+
+
 def load_adapter(data: bytes, manifest: Manifest) -> LoadedModel:
     """A session for verified bytes; raises :class:`ModelRejected` if it does not fit."""
     slot = slot_of(manifest.name)
     check_operating_point(manifest)
-    if manifest.preprocessing != slot.preprocessing:
-        # An adapter trained on other base features would load and run, and be wrong.
-        raise ModelRejected(
-            "preprocessing_mismatch",
-            f"{manifest.name} serves {slot.preprocessing}, the manifest says "
-            f"{manifest.preprocessing}",
-        )
+    _check_preprocessing(manifest, slot)
     session = _session(data)
     actual = io_spec_of(session)
     check_declared(manifest.io, actual)
@@ -255,12 +259,7 @@ def check_detector(data: bytes, manifest: Manifest) -> None:
     spec = MODEL_CATALOG.get(manifest.name)
     if spec is None or spec.kind is not ModelKind.DETECTOR:
         raise ModelRejected("unknown_model", f"{manifest.name} is not a detector")
-    if manifest.preprocessing != spec.preprocessing:
-        raise ModelRejected(
-            "preprocessing_mismatch",
-            f"{manifest.name} takes {spec.preprocessing}, the manifest says "
-            f"{manifest.preprocessing}",
-        )
+    _check_preprocessing(manifest, spec)
     session = _session(data)
     actual = io_spec_of(session)
     check_declared(manifest.io, actual)

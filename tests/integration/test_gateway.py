@@ -37,25 +37,16 @@ from schemas.enums import FeedbackLabel, FeedbackSource, Language, LockAction, O
 from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people, running_gateway
 from tests.integration.kafka_reader import read_topic
+from tests.stack_kit import DOOR_OPEN
 
 API_KEY = "test-admin-key"
 
 
 @pytest.fixture(scope="module")
 def gw_settings(base_settings: Settings) -> Settings:
-    # Every accepted attempt qualifies, so capture is exercised on real data. Many attempts
-    # run from one terminal and impostors try the same users again and again: the door's
-    # limits are tested on their own (test_gateway_abuse.py) and would only get in the way here.
-    # The test data has three probe photos a person, used again re-encoded: the echo check
-    # would refuse those as the replays they are (tested in tests/security/test_replay.py).
+    # Every accepted attempt qualifies, so capture is exercised on real data.
     return with_gateway_keys(
-        namespaced(base_settings, "g"),
-        API_KEY,
-        training_quality_threshold=0.0,
-        challenges_per_terminal_minute=10_000,
-        throttle_free_failures=1_000,
-        throttle_terminal_free_failures=1_000,
-        recent_probes_kept=0,
+        namespaced(base_settings, "g"), API_KEY, training_quality_threshold=0.0, **DOOR_OPEN
     )
 
 

@@ -35,6 +35,7 @@ from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import attempt, enrol_uploads, people
 from tests.integration.kafka_reader import read_topic
 from tests.registry_kit import collapsing, good, keys, manifest_for, memoriser
+from tests.stack_kit import DOOR_OPEN
 
 MODEL = "face-embedder"
 API_KEY = "hotswap-admin-key"
@@ -43,18 +44,7 @@ SIGNER, TRUST, PUBLIC = keys()
 
 @pytest.fixture(scope="module")
 def hs_settings(base_settings: Settings) -> Settings:
-    # Traffic for swaps comes from one terminal, faster than a person logs in: the door's
-    # limits are tested in test_gateway_abuse.py.
-    # The test data has three probe photos a person, used again re-encoded: the echo check
-    # would refuse those as the replays they are (tested in tests/security/test_replay.py).
-    return with_gateway_keys(
-        namespaced(base_settings, "h"),
-        API_KEY,
-        challenges_per_terminal_minute=10_000,
-        throttle_free_failures=1_000,
-        throttle_terminal_free_failures=1_000,
-        recent_probes_kept=0,
-    )
+    return with_gateway_keys(namespaced(base_settings, "h"), API_KEY, **DOOR_OPEN)
 
 
 def _instance(settings: Settings, name: str) -> Settings:
