@@ -86,7 +86,22 @@ class ParityCheck(ValueModel):
         return self
 
 
-class Manifest(ValueModel):
+class SelfSigned(ValueModel):
+    """A document that carries its signer's key id and its own signature over the rest."""
+
+    signed_by: str = Field(default="", max_length=64, description="key id of the signer")
+    signature: Base64 | None = None
+
+    def payload(self) -> bytes:
+        """The bytes the signature is over."""
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def signed(self, signer: SignerLike) -> Self:
+        unsigned = self.model_copy(update={"signed_by": signer.key_id, "signature": None})
+        return unsigned.model_copy(update={"signature": signer.sign(unsigned.payload())})
+
+
+class Manifest(SelfSigned):
     name: ModelName
     version: SemVer
     sha256: Sha256Hex = Field(description="of model.onnx")
@@ -104,20 +119,10 @@ class Manifest(ValueModel):
     training_job_id: Identifier | None = None
     data_snapshot_id: Identifier | None = None
     created_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
-    signed_by: str = Field(default="", max_length=64, description="key id of the signer")
-    signature: Base64 | None = None
 
     @property
     def ref(self) -> ModelRef:
         return ModelRef(name=self.name, version=self.version)
-
-    def payload(self) -> bytes:
-        """The bytes the signature is over."""
-        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
-
-    def signed(self, signer: SignerLike) -> Self:
-        unsigned = self.model_copy(update={"signed_by": signer.key_id, "signature": None})
-        return unsigned.model_copy(update={"signature": signer.sign(unsigned.payload())})
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(indent=2).encode()

@@ -167,7 +167,7 @@ def fit_operating_point(
 
 def fmr_at(trials: Trials, point: OperatingPoint) -> float:
     """The share of impostor trials ``point`` accepts."""
-    return operating_point(trials.genuine, trials.impostor, _raw_threshold(point)).fmr
+    return operating_point(trials.genuine, trials.impostor, raw_threshold(point)).fmr
 
 
 class Figures(BaseModel):
@@ -179,7 +179,8 @@ class Figures(BaseModel):
     at_threshold: RatesAt  # FMR and FNMR at the version's own operating threshold
 
 
-def _raw_threshold(point: OperatingPoint) -> float:
+def raw_threshold(point: OperatingPoint) -> float:
+    """The raw score at which ``point``'s calibrated threshold lies."""
     if point.threshold >= 1.0:
         return math.inf  # accepts nothing: no raw score maps to a calibrated 1
     return calibration_of(point).raw_for_score(point.threshold)
@@ -187,13 +188,13 @@ def _raw_threshold(point: OperatingPoint) -> float:
 
 def figures(trials: Trials, point: OperatingPoint, operating_fmr: float) -> Figures:
     eer = eer_of(trials)
-    raw_threshold = _raw_threshold(point)
+    at = raw_threshold(point)
     return Figures(
         eer=eer,
         # As ``kibalock eval`` reports it: the EER read as a rate over the genuine trials.
         eer_ci95=proportion_interval(round(eer * trials.genuine.size), trials.genuine.size),
         at_fmr=fnmr_at_fmr(trials.genuine, trials.impostor, operating_fmr),
-        at_threshold=operating_point(trials.genuine, trials.impostor, raw_threshold),
+        at_threshold=operating_point(trials.genuine, trials.impostor, at),
     )
 
 

@@ -9,16 +9,13 @@ base), and stamps the outcome with the snapshot and the data counts.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
-from core.registry.onnx_model import LoadedModel, load_adapter
-from core.registry.verify import fetch_verified
-from schemas.catalog import TRAINER
 from schemas.enums import JobStage
-from schemas.model_catalog import BASE_VERSION
-from trainer.embedder import ChampionModel, EmbedderTrainer, base_champion
+from trainer.active_version import active_champion
+from trainer.embedder import ChampionModel, EmbedderTrainer
 from trainer.features import Split
+from trainer.personal_jobs import PersonalTrainer
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
 from trainer.registry_of_trainers import TrainerDeps
 from trainer.training_data import TrainingData, load_split
@@ -37,12 +34,9 @@ class SnapshotEmbedderTrainer:
 
     async def train(self, request: JobContext, progress: Progress) -> Outcome:
         if request.job.request.user_id is not None:
-            # A promoted per-user adapter would be published as everyone's next version.
-            raise JobFailed(
-                "per_user_not_built",
-                "per-user models are not built yet: this job would replace the shared model",
-            )
-        inner = EmbedderTrainer(self._load, champion=self._champion)
+            # A per-user job never trains the shared adapter: it fits that user's own model.
+            return await PersonalTrainer(self._deps).train(request, progress)
+        inner = EmbedderTrainer(self._load, champion=self._active)
         outcome = await inner.train(request, progress)
         data = self._data
         if data is None:
@@ -63,18 +57,8 @@ class SnapshotEmbedderTrainer:
         )
         return self._data.split
 
-    async def _champion(self, ctx: JobContext) -> ChampionModel:
-        if ctx.champion_version == BASE_VERSION:
-            return await base_champion(ctx)
-        deps, name = self._deps, ctx.job.request.model
-        record = await deps.registry.get(name, ctx.champion_version)
-        if record is None:
-            raise JobFailed("champion_missing", f"{name} {ctx.champion_version} is gone")
-        verified = await fetch_verified(
-            deps.objects, record.published_event(TRAINER), deps.settings.models.trust.keys()
-        )
-        model: LoadedModel = await asyncio.to_thread(load_adapter, verified.data, verified.manifest)
-        return model
+    async def _active(self, ctx: JobContext) -> ChampionModel:
+        return await active_champion(self._deps, ctx)
 
 
 def embedder_trainer(deps: TrainerDeps) -> SnapshotEmbedderTrainer:

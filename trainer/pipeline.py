@@ -45,6 +45,7 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)  # both sides' figures, data counts
     parity: ParityCheck | None = None  # None only for models not trained in a framework
     snapshot_digest: str | None = None  # the dataset snapshot, for lineage
+    conditions: tuple[str, ...] = ()  # a personal model's prototypes, one condition each
 
 
 @dataclass(frozen=True)

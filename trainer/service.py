@@ -31,6 +31,7 @@ from schemas.model_catalog import BASE_VERSION
 from schemas.training import RetrainTrigger
 from trainer.job_store import JobStore, LeaseLost
 from trainer.jobs import Job, JobRequest
+from trainer.personal_publish import current_personal_version, publish_personal
 from trainer.pipeline import JobContext, JobFailed, Outcome
 from trainer.publishing import next_versions, publish_outcome
 from trainer.registry_of_trainers import TrainerDeps, TrainerRegistry
@@ -226,11 +227,16 @@ class TrainerService:
 
     async def context(self, job: Job) -> JobContext:
         """The version this job trains and the champion it must beat."""
-        model = job.request.model
+        model, user_id = job.request.model, job.request.user_id
         active = await self.registry.active(model)
-        known = [r.version for r in await self.registry.versions(model)]
-        known += await self.store.reserved_versions(model)
-        version = await self.store.reserve_version(model, job.job_id, next_versions(known))
+        # Versions are numbered per line: the shared model's, or one user's personal models.
+        if user_id is None:
+            known = [r.version for r in await self.registry.versions(model)]
+        else:
+            current = await current_personal_version(self.deps.db, model, user_id)
+            known = [current] if current is not None else []
+        known += await self.store.reserved_versions(job.key)
+        version = await self.store.reserve_version(job.key, job.job_id, next_versions(known))
         return JobContext(
             job=job,
             version=version,
@@ -274,7 +280,14 @@ class TrainerService:
             await progress(JobStage.PUBLISH, 0.98, f"publishing {context.version}")
             # Still this trainer's job right before anything becomes visible to gateways.
             await self.store.heartbeat(job.job_id, self.owner, self.options.lease_seconds)
-            await publish_outcome(self.settings, job, context, outcome, self.signer, self.producer)
+            if job.request.user_id is None:
+                await publish_outcome(
+                    self.settings, job, context, outcome, self.signer, self.producer
+                )
+            else:
+                await publish_personal(
+                    self.deps.db, self.deps.objects, job, context, outcome, self.signer
+                )
             summary = outcome.summary or f"published {context.version}"
             return await self._record(job, context, outcome, summary, published=True)
         why = " (not published: trainer.auto_publish is off)" if outcome.promote else ""
