@@ -20,6 +20,7 @@ from auth_gateway.enrolment import Enroller
 from auth_gateway.gateway import Gateway
 from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.personal_models import PersonalModels
 from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.reembed import ReEmbedder
 from auth_gateway.replay import ReplayGuard
@@ -82,6 +83,7 @@ def bootstrap(
     trust = models.trust.keys(required=False)
     if options.follow_registry and not trust.ids:
         log.warning("no trusted model keys: serving offline defaults, refusing new models")
+    personal = PersonalModels(db, objects, trust)
     swapper = HotSwapper(
         registry=ModelRegistry(db, objects),
         objects=objects,
@@ -113,6 +115,7 @@ def bootstrap(
         decisions=DecisionLog(db),
         capture=SampleCapture(db, objects, producer, threshold=options.training_quality_threshold),
         swapper=swapper,
+        personal=personal,
         enroller=Enroller(
             db,
             objects,
@@ -135,5 +138,6 @@ def bootstrap(
             policy=policy,
             models=swapper.current,
             max_media_bytes=options.max_upload_bytes,
+            personal=personal,
         ),
     )

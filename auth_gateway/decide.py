@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -96,14 +97,26 @@ def _reject(*reasons: DecisionReason) -> Decision:
     return Decision(Outcome.REJECT, sorted(set(reasons)))
 
 
+class PersonalScore(Protocol):
+    """A user's personal model (LifeModo's per-user job) on the shared raw-score scale."""
+
+    @property
+    def version(self) -> str: ...
+
+    def score(self, embedding: Embeddings) -> float: ...
+
+
 def decide(
     attempt: AuthAttempt,
     analyses: Analyses,
     templates: Mapping[Modality, Embeddings | None],
     policy: DecisionPolicy,
+    personal: Mapping[Modality, PersonalScore] | None = None,
 ) -> Decision:
     """The decision on ``attempt``; ``templates`` are the claimed user's, per modality, for the
-    model version that analysed that modality's sample (None: the user has none)."""
+    model version that analysed that modality's sample (None: the user has none). A modality's
+    ``personal`` model, fitted in that same version, may raise its raw score: the best of the
+    two is read at the version's operating point."""
     if analyses.locked:
         return _reject(DecisionReason.LOCKED)
     if attempt.voice is not None and attempt.challenge_id is None:
@@ -161,6 +174,10 @@ def decide(
             reasons.append(DecisionReason.NOT_ENROLLED)
             continue
         raw = template_score(sample.embedding, enrolled, policy.scoring)
+        own = (personal or {}).get(modality)
+        if own is not None:
+            raw = max(raw, own.score(sample.embedding))
+            versions[f"{sample.model}-personal"] = own.version
         if point is None or point.model != ModelRef(name=sample.model, version=sample.version):
             # A score read with another version's calibration would move the operating FMR.
             scores[modality] = ModalityScore(raw=raw)

@@ -1,7 +1,8 @@
 """The right to erasure: a user's templates, samples, sessions and records, everywhere.
 
 Media are deleted by the user's own prefixes in the samples and training buckets (media
-imported for the user by ``kibalock trainer import`` included), and nowhere else: an attempt may
+imported for the user by ``kibalock trainer import`` included), and their personal models by
+theirs in the models bucket, and nowhere else: an attempt may
 only name objects under its own prefix (the verifier refuses any other), so following an
 attempt's references could only ever reach someone else's objects. The audit trail keeps only a
 keyed hash (a pseudonym) of the erased user id.
@@ -17,6 +18,7 @@ from auth_gateway.decision_log import DecisionLog
 from core.docstore import Database
 from core.objectstore import ObjectStore
 from schemas.keys import user_prefix
+from schemas.personal import personal_prefix
 
 
 class Erasable(Protocol):
@@ -35,6 +37,9 @@ async def erase_user(
     removed: dict[str, int] = {}
     removed["samples_bucket"] = await objects.delete_prefix(
         objects.bucket("samples"), user_prefix(user_id)
+    )
+    removed["personal_models_bucket"] = await objects.delete_prefix(
+        objects.bucket("models"), personal_prefix(user_id)
     )
     for store in stores:
         removed[type(store).__name__] = await store.erase_user(user_id)

@@ -17,6 +17,7 @@ from auth_gateway.decision_log import DecisionLog
 from auth_gateway.enrolment import Enroller
 from auth_gateway.hotswap import HotSwapper
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.personal_models import PersonalModels
 from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.replay import ReplayGuard
 from auth_gateway.sessions import SessionStore
@@ -56,6 +57,7 @@ class Gateway:
     decisions: DecisionLog
     capture: SampleCapture
     swapper: HotSwapper
+    personal: PersonalModels
     enroller: Enroller
     verifier: Verifier
 
@@ -85,6 +87,7 @@ class Gateway:
             self.lockouts,
             self.throttle,
             self.capture,
+            self.personal,
         ]
         removed = await erasure.erase_user(
             user_id,

@@ -19,8 +19,16 @@ import numpy as np
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.challenges import Challenge, ChallengeRejected, ChallengeStore
-from auth_gateway.decide import Analyses, Analysis, Decision, Embeddings, decide
+from auth_gateway.decide import (
+    Analyses,
+    Analysis,
+    Decision,
+    Embeddings,
+    PersonalScore,
+    decide,
+)
 from auth_gateway.lockouts import LockoutBook
+from auth_gateway.personal_models import PersonalModels
 from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.reembed import features_version
 from auth_gateway.replay import ReplayGuard
@@ -40,6 +48,7 @@ from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import DecisionReason, Outcome
 from schemas.keys import attempt_prefix, user_prefix
 from schemas.model_catalog import Modality
+from schemas.personal import PERSONALISED
 
 log = get_logger(__name__)
 
@@ -95,7 +104,9 @@ class Verifier:
         policy: DecisionPolicy,
         models: Callable[[], ActiveModels],
         max_media_bytes: int,
+        personal: PersonalModels,
     ) -> None:
+        self.personal = personal
         self.max_media_bytes = max_media_bytes
         self.analyser = analyser
         self.objects = objects
@@ -115,9 +126,10 @@ class Verifier:
         def judged(
             facts: Analyses,
             templates: dict[Modality, Embeddings | None] | None = None,
+            personal: dict[Modality, PersonalScore] | None = None,
             **found: object,
         ) -> Verdict:
-            decision = decide(attempt, facts, templates or {}, self.policy)
+            decision = decide(attempt, facts, templates or {}, self.policy, personal)
             return Verdict(_event(attempt, decision, started), **found)  # type: ignore[arg-type]
 
         # A lock from the processors or an admin, or the gateway's own brute-force delay.
@@ -178,13 +190,18 @@ class Verifier:
             echo=await self._echoes(attempt.user_id, face, voice),
         )
         templates: dict[Modality, Embeddings | None] = {}
+        personal: dict[Modality, PersonalScore] = {}
         for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):
             if sample is not None and sample.embedding is not None:
                 # Templates are kept per model version: a sample meets only its own version's.
                 templates[modality] = await self.templates.load(
                     attempt.user_id, modality.value, str(sample.ref)
                 )
-        verdict = judged(facts, templates, face=face, voice=voice, media=media)
+                if sample.model in PERSONALISED:
+                    own = await self.personal.for_user(attempt.user_id, sample.ref)
+                    if own is not None:
+                        personal[modality] = own
+        verdict = judged(facts, templates, personal, face=face, voice=voice, media=media)
         if verdict.decision.outcome is Outcome.ACCEPT:
             await self._remember(attempt.user_id, face, voice)
         return verdict

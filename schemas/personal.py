@@ -13,6 +13,11 @@ from pydantic import Field
 
 from schemas.fields import Code, Identifier, ModelName, SemVer, Sha256Hex, UtcDatetime
 from schemas.manifest import ParityCheck, SelfSigned
+from schemas.model_catalog import VOICE_EMBEDDER
+
+# The shared models a user may have a personal model of (the processors' personalisation
+# trigger names the voice embedder).
+PERSONALISED = (VOICE_EMBEDDER,)
 
 
 class PersonalManifest(SelfSigned):

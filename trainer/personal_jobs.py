@@ -16,7 +16,7 @@ import dataclasses
 from core.biometrics.scoring import ScoringConfig
 from schemas.enums import JobStage
 from schemas.manifest import OperatingPoint
-from schemas.model_catalog import VOICE_EMBEDDER
+from schemas.personal import PERSONALISED
 from trainer.active_version import active_champion
 from trainer.champion import raw_threshold
 from trainer.embedder import ChampionModel
@@ -26,8 +26,6 @@ from trainer.personal_onnx import export_personal, personal_parity
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
 from trainer.registry_of_trainers import TrainerDeps
 from trainer.training_data import load_split
-
-PERSONAL_MODELS_OFFERED = (VOICE_EMBEDDER,)
 
 
 def _adapted(rows: FeatureSet, champion: ChampionModel) -> FeatureSet:
@@ -42,10 +40,10 @@ class PersonalTrainer:
     async def train(self, request: JobContext, progress: Progress) -> Outcome:
         job, deps = request.job, self._deps
         user_id = job.request.user_id
-        if user_id is None or job.request.model not in PERSONAL_MODELS_OFFERED:
+        if user_id is None or job.request.model not in PERSONALISED:
             raise JobFailed(
                 "personal_not_offered",
-                f"personal models exist for {', '.join(PERSONAL_MODELS_OFFERED)} users only",
+                f"personal models exist for {', '.join(PERSONALISED)} users only",
             )
 
         async def fraction(done: float) -> None:

@@ -15,7 +15,8 @@ from auth_gateway.gateway import Gateway
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person, chimeric_people
-from schemas import AuthAttempt
+from schemas import AuthAttempt, TrainingSampleCaptured
+from schemas.enums import SampleOrigin
 
 
 def people(data: Path) -> list[Person]:
@@ -75,3 +76,21 @@ async def running_gateway(
         finally:
             await gw.client.drop_database(settings.mongo.database)
             await gw.close()
+
+
+# Qualities above the capture threshold: the sample becomes training data.
+QUALITIES = {"face": 0.97, "voice": 0.97}
+
+
+async def capture_sample(
+    gw: Gateway, person: Person, terminal: str, face: bytes, voice: bytes
+) -> TrainingSampleCaptured:
+    """A sample the gateway curated from an accepted login at ``terminal``, as in production."""
+    event = await attempt(
+        gw, person.user_id, face=face, voice=voice, challenge_id=None, terminal=terminal
+    )
+    captured = await gw.capture.capture(
+        event, {"face": face, "voice": voice}, QUALITIES, SampleOrigin.ACCEPTED
+    )
+    assert captured is not None
+    return captured

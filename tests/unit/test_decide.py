@@ -379,3 +379,31 @@ def test_a_replay_outranks_a_failed_capture() -> None:
         echo={Modality.VOICE: 1.0},
     )
     assert _decide(echoed).reasons == [R.REPLAY]
+
+
+class FixedPersonal:
+    """A personal model whose raw score is set by the test."""
+
+    version = "1.1.0"
+
+    def __init__(self, raw: float) -> None:
+        self.raw = raw
+
+    def score(self, embedding: Embeddings) -> float:
+        return self.raw
+
+
+def test_a_personal_model_may_raise_the_raw_score_never_lower_it() -> None:
+    analyses = _both()
+    plain = _decide(analyses)
+    assert plain.voice_score is not None
+    higher = decide(
+        _attempt(), analyses, TEMPLATES, _policy(), {Modality.VOICE: FixedPersonal(0.999)}
+    )
+    assert higher.voice_score is not None and higher.voice_score.raw == pytest.approx(0.999)
+    assert higher.voice_score.calibrated is not None and plain.voice_score.calibrated is not None
+    assert higher.voice_score.calibrated > plain.voice_score.calibrated
+    assert higher.model_versions[f"{VOICE_EMBEDDER}-personal"] == "1.1.0"
+    lower = decide(_attempt(), analyses, TEMPLATES, _policy(), {Modality.VOICE: FixedPersonal(-1)})
+    assert lower.voice_score == plain.voice_score
+    assert lower.model_versions[f"{VOICE_EMBEDDER}-personal"] == "1.1.0"

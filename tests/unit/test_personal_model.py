@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from core.biometrics.scoring import ScoringConfig, template_score
 from trainer.features import ENROLMENT, FeatureSet
@@ -62,7 +63,7 @@ def guard() -> FeatureSet:
     )
 
 
-def threshold_of(template: np.ndarray) -> float:
+def threshold_of(template: NDArray[np.float32]) -> float:
     """A strict raw threshold: above every clean impostor of the cohort against ``template``."""
     clean = training().of_users({"u3", "u4", "u5"}).in_conditions({ENROLMENT})
     return max(template_score(v, template, ScoringConfig()) for v in clean.vectors) + 0.1

@@ -75,13 +75,13 @@ def voice_samples(
                 MediaSample(
                     sample_id=f"voice/{speaker}/{n:03d}",
                     user_id=speaker,
-                    load=_joined(group),
+                    load=joined(group),
                 )
             )
     return out
 
 
-def _joined(paths: Sequence[Path]) -> Callable[[], bytes]:
+def joined(paths: Sequence[Path]) -> Callable[[], bytes]:
     return lambda: join_clips([p.read_bytes() for p in paths])
 
 
