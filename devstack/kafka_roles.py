@@ -10,7 +10,8 @@ patterns (a gateway instance's model-events group, faust's changelogs).
   activations.
 - processors: read what the gateway decides; the only service writing lockouts, metrics and
   retrain triggers.
-- trainer: turns triggers and samples into training jobs and published models.
+- trainer: turns triggers and samples into training jobs and published models, and follows
+  what the gateways did with them.
 - admin: the super user (topics, ACLs, credentials, feedback, manual lockouts, model signing).
 """
 
@@ -65,7 +66,7 @@ _READS: dict[Role, tuple[str, ...]] = {
         "training.samples",
         "security.lockouts",
     ),
-    Role.TRAINER: ("retrain.triggers", "training.samples"),
+    Role.TRAINER: ("retrain.triggers", "training.samples", "models.activations"),
 }
 _WRITES: dict[Role, tuple[str, ...]] = {
     Role.TERMINAL: ("auth.attempts",),

@@ -41,7 +41,12 @@ from schemas.metrics import MetricCounts, MetricWindow
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER, ModelRef
 from schemas.models import IoSpec, ModelActivation, ModelPublished, TensorSpec
 from schemas.ops import DeadLetter, LockoutEvent
-from schemas.training import RetrainTrigger, TrainingJobUpdate, TrainingSampleCaptured
+from schemas.training import (
+    JobActivation,
+    RetrainTrigger,
+    TrainingJobUpdate,
+    TrainingSampleCaptured,
+)
 from schemas.values import MediaRef, ModalityScore
 
 USER = "alice"
@@ -164,6 +169,7 @@ def example_events() -> list[Event]:
         metrics={"champion_eer_degraded": 0.061, "challenger_eer_degraded": 0.032},
         trained_version="1.3.0",
         result_version="1.3.0",
+        activation=JobActivation(active=True, activated_at=now, instances=["gw-a1"]),
     )
     published = ModelPublished(
         producer=TRAINER,

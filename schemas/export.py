@@ -23,7 +23,7 @@ SCHEMA_SUFFIX = ".schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # The version of the contract set as a whole (AsyncAPI's info.version): bump it on any change
 # to the published documents.
-CONTRACTS_VERSION = "1.0.0"
+CONTRACTS_VERSION = "1.1.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 
 

@@ -8,8 +8,8 @@ from pydantic import Field, model_validator
 
 from schemas.enums import JobStage, JobState, RetrainReason, SampleOrigin
 from schemas.envelope import Event
-from schemas.fields import Code, Identifier, ModelName, Score, SemVer, Text
-from schemas.values import MediaRef
+from schemas.fields import Code, Identifier, ModelName, Score, SemVer, Text, UtcDatetime
+from schemas.values import MediaRef, ValueModel
 
 
 class TrainingSampleCaptured(Event):
@@ -79,12 +79,47 @@ class RetrainTrigger(Event):
         return self.models[0]
 
 
+class JobActivation(ValueModel):
+    """What the gateways did with the version a job published, from their reports on
+    ``models.activations``: ``active`` is where the version stands now; each ``*_at`` is the
+    latest report of its kind."""
+
+    active: bool = Field(
+        description="a gateway activated it, and no rollback or later version replaced it since"
+    )
+    activated_at: UtcDatetime | None = Field(
+        default=None, description="the first activation a gateway instance reported"
+    )
+    instances: list[Identifier] = Field(
+        default_factory=list,
+        max_length=64,
+        description="the gateway instances that reported activating it",
+    )
+    replaced_at: UtcDatetime | None = Field(
+        default=None, description="when a later version was activated in its place"
+    )
+    replaced_by: SemVer | None = Field(default=None, description="that later version")
+    rolled_back_at: UtcDatetime | None = Field(
+        default=None, description="when a gateway rolled it back (to the version it replaced)"
+    )
+    rollback_reason: Code | None = Field(
+        default=None, description="why it was rolled back (e.g. manual, score_drift)"
+    )
+    rejected_at: UtcDatetime | None = Field(
+        default=None, description="when a gateway refused to activate it"
+    )
+    rejection_reason: Code | None = Field(
+        default=None, description="why (e.g. canary_regression, signature_untrusted)"
+    )
+
+
 class TrainingJobUpdate(Event):
     """The state of a training job; the last update per job_id is its current state.
 
     Version 2 added the stage, the triggers the job serves, the user of a per-user job, and the
     job's figures; a job that ran but did not beat the active model ends
-    ``succeeded-not-promoted`` with the version it trained in ``trained_version``.
+    ``succeeded-not-promoted`` with the version it trained in ``trained_version``. The optional
+    ``activation`` (added within version 2) follows the published version into the gateways.
     """
 
     EVENT_TYPE: ClassVar[str] = "training.job"
@@ -112,6 +147,11 @@ class TrainingJobUpdate(Event):
     result_version: SemVer | None = Field(
         default=None, description="the version published; set exactly when succeeded"
     )
+    activation: JobActivation | None = Field(
+        default=None,
+        description="what the gateways did with result_version (from models.activations); "
+        "set only when succeeded",
+    )
 
     @model_validator(mode="after")
     def _result_iff_succeeded(self) -> Self:
@@ -122,4 +162,6 @@ class TrainingJobUpdate(Event):
             raise ValueError("a failed job says why in message")
         if self.state is JobState.SUCCEEDED_NOT_PROMOTED and self.trained_version is None:
             raise ValueError("a job that was not promoted names the version it trained")
+        if self.activation is not None and not succeeded:
+            raise ValueError("only a job that published a version has an activation")
         return self

@@ -15,11 +15,15 @@ a unique ``_id``, which the server does enforce, and each job document has one w
   once) and is replaced by a short recovery lease while the job is requeued or failed.
 - ``training_versions`` (``_id`` = ``model@version``): a version reserved by one job, so two
   jobs of one model never train, or publish, the same version.
+- ``training_job_activations`` (``_id`` = ``job_id/event_id``): the gateways' reports on
+  ``models.activations`` that concern a version a job reserved (``activations.py``); a job's
+  activation is derived from them when read, never written into the job document.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -31,9 +35,11 @@ from pymongo.errors import DuplicateKeyError
 from core.bus import EventProducer
 from core.docstore import Database, Document, IndexSpec, ensure_indexes
 from core.logging import get_logger
+from schemas import ModelActivation
 from schemas.catalog import TRAINER
 from schemas.enums import JobStage, JobState
-from schemas.training import TrainingJobUpdate
+from schemas.training import JobActivation, TrainingJobUpdate
+from trainer.activations import ActivationReport, standing, versions_concerned
 from trainer.jobs import Job, JobRequest, check_transition, job_key
 
 log = get_logger(__name__)
@@ -43,11 +49,13 @@ OPEN_JOBS = "training_open_jobs"
 TRIGGERS = "training_job_triggers"
 LEASES = "training_job_leases"
 VERSIONS = "training_versions"
+ACTIVATIONS = "training_job_activations"
 INDEXES = [
     IndexSpec(JOBS, [("state", ASCENDING), ("created_at", ASCENDING)]),
     IndexSpec(JOBS, [("request.model", ASCENDING)]),
     IndexSpec(TRIGGERS, [("job_id", ASCENDING)]),
     IndexSpec(VERSIONS, [("model", ASCENDING)]),
+    IndexSpec(ACTIVATIONS, [("job_id", ASCENDING)]),
 ]
 OPEN_STATES = [JobState.QUEUED.value, JobState.RUNNING.value]
 # A job key claimed by a submitter that died before writing the job is free again after this.
@@ -63,8 +71,9 @@ class UnknownJob(LookupError):
     pass
 
 
-def job_update(job: Job) -> TrainingJobUpdate:
-    """The ``training.jobs`` event that carries a job's current state."""
+def job_update(job: Job, activation: JobActivation | None = None) -> TrainingJobUpdate:
+    """The ``training.jobs`` event that carries a job's current state (and, for a job that
+    published, what the gateways did with that version)."""
     return TrainingJobUpdate(
         producer=TRAINER,
         job_id=job.job_id,
@@ -78,6 +87,7 @@ def job_update(job: Job) -> TrainingJobUpdate:
         metrics=job.metrics,
         trained_version=job.trained_version,
         result_version=job.result_version,
+        activation=activation,
     )
 
 
@@ -103,6 +113,7 @@ class JobReader:
         self._db = db
         self._jobs = db[JOBS]
         self._triggers = db[TRIGGERS]
+        self._activations = db[ACTIVATIONS]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._db, INDEXES)
@@ -123,6 +134,14 @@ class JobReader:
         return {
             state: await self._jobs.count_documents({"state": state.value}) for state in JobState
         }
+
+    async def activation(self, job: Job) -> JobActivation | None:
+        """What the gateways did with the version the job published; None if it published none."""
+        if job.result_version is None:
+            return None
+        cursor = self._activations.find({"job_id": job.job_id}, {"_id": 0, "job_id": 0})
+        reports = [ActivationReport.model_validate(doc) async for doc in cursor]
+        return standing(job.result_version, reports)
 
     async def _job(self, doc: Document) -> Job:
         fields = {k: v for k, v in doc.items() if k != "_id"}
@@ -441,6 +460,34 @@ class JobStore(JobReader):
         log.error("job failed", job_id=job.job_id, message=message)
         return failed
 
+    # -- gateway reports -----------------------------------------------------------------------
+
+    async def record_activation(self, event: ModelActivation) -> list[Job]:
+        """Keeps a gateway's report for each job whose reserved version it concerns, and
+        announces the jobs that published that version; returns those jobs.
+
+        A redelivered report is kept once and announced again (the announcement may be the part
+        that was lost).
+        """
+        announced = []
+        report = ActivationReport.of(event)
+        for version in versions_concerned(event):
+            reservation = await self._versions.find_one({"_id": f"{event.model}@{version}"})
+            if reservation is None:
+                continue  # not a version a job of this store trained
+            job_id = str(reservation["job_id"])
+            with contextlib.suppress(DuplicateKeyError):
+                await self._activations.insert_one(
+                    {"_id": f"{job_id}/{report.event_id}", "job_id": job_id, **report.model_dump()}
+                )
+            # Read after the insert: a job finishing meanwhile either is seen finished here or
+            # sees the report when it announces itself (see _announce).
+            job = await self.get(job_id)
+            if job is not None and job.result_version == version:
+                await self._producer.publish(job_update(job, await self.activation(job)))
+                announced.append(job)
+        return announced
+
     # -- versions ------------------------------------------------------------------------------
 
     async def reserve_version(self, model: str, job_id: str, candidates: Iterable[str]) -> str:
@@ -474,16 +521,25 @@ class JobStore(JobReader):
         new = Job.model_validate(
             {**job.model_dump(), **changes, "updated_at": now or datetime.now(UTC)}
         )
-        event = job_update(new)  # validated before anything is written
+        job_update(new)  # validated before anything is written
         stored = _document(new)
         await self._jobs.update_one(
             {"_id": job.job_id}, {"$set": {k: v for k, v in stored.items() if k != "_id"}}
         )
-        await self._producer.publish(event)
+        await self._announce(new)
         return new
 
     async def _announce(self, job: Job) -> None:
-        await self._producer.publish(job_update(job))
+        activation = await self.activation(job)
+        await self._producer.publish(job_update(job, activation))
+        if activation is None:
+            return
+        # A report kept while this update was on its way is announced by its handler only if
+        # the handler saw the job finished; announcing again when the view moved keeps the
+        # last update on the (compacted) topic right either way.
+        latest = await self.activation(job)
+        if latest != activation:
+            await self._producer.publish(job_update(job, latest))
 
 
 def _document(job: Job) -> Document:

@@ -1,5 +1,5 @@
-"""``kibalock trainer run``: the trigger consumer, the worker and the REST API in one process;
-``kibalock train --once``: one job in the foreground.
+"""``kibalock trainer run``: the trigger consumer, the gateway-report consumer, the worker and
+the REST API in one process; ``kibalock train --once``: one job in the foreground.
 
 On SIGTERM/SIGINT the consumer finishes the trigger in hand and commits, the job in hand goes
 back to the queue (another instance, or this one restarted, runs it again), the HTTP server
@@ -25,6 +25,13 @@ from trainer.registry_of_trainers import TrainerRegistry
 
 log = get_logger(__name__)
 TOPICS = ["retrain.triggers"]
+ACTIVATION_TOPICS = ["models.activations"]
+
+
+def activations_group(consumer_group: str) -> str:
+    """The group of the gateway-report consumer: one per deployment, like the triggers' (the
+    reports are kept in the shared store), and under the trainer's group prefix (its ACLs)."""
+    return f"{consumer_group}-activations"
 
 
 class _HttpServer(uvicorn.Server):
@@ -36,7 +43,7 @@ class _HttpServer(uvicorn.Server):
 
 
 async def run_parts(runtime: TrainerRuntime, stop: asyncio.Event) -> None:
-    """The consumer and the worker until ``stop`` is set; the job in hand is requeued."""
+    """The consumers and the worker until ``stop`` is set; the job in hand is requeued."""
     service, options = runtime.service, runtime.settings.trainer
     await runtime.store.recover(options.max_attempts, options.lease_seconds)
     consumer = ConsumerLoop(
@@ -46,13 +53,26 @@ async def run_parts(runtime: TrainerRuntime, stop: asyncio.Event) -> None:
         runtime.producer,
         settings=runtime.settings,
     )
+    reports = ConsumerLoop(
+        ACTIVATION_TOPICS,
+        activations_group(options.consumer_group),
+        service.on_activation,
+        runtime.producer,
+        settings=runtime.settings,
+    )
     runtime.tasks["consumer"] = asyncio.create_task(consumer.run())
+    runtime.tasks["activations"] = asyncio.create_task(reports.run())
     runtime.tasks["worker"] = asyncio.create_task(service.work(stop))
     await stop.wait()
     consumer.stop()
+    reports.stop()
     runtime.tasks["worker"].cancel()
     await asyncio.gather(*runtime.tasks.values(), return_exceptions=True)
-    log.info("trainer stopped", handled=consumer.handled, dead_lettered=consumer.dead_lettered)
+    log.info(
+        "trainer stopped",
+        handled=consumer.handled + reports.handled,
+        dead_lettered=consumer.dead_lettered + reports.dead_lettered,
+    )
 
 
 async def serve(

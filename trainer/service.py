@@ -2,6 +2,8 @@
 
 - :meth:`TrainerService.on_trigger` (a consumer of ``retrain.triggers``): one request per model
   the trigger names, submitted to the store, which coalesces it with the model's open job.
+- :meth:`TrainerService.on_activation` (a consumer of ``models.activations``): a gateway's
+  report on a version a job published is kept for that job (``activations.py``).
 - :meth:`TrainerService.work`: recovers the jobs of dead trainers, claims a queued job, runs its
   model's trainer while heartbeating the lease, and records the outcome. A version is published
   only after the whole run succeeded and the champion was beaten (and ``trainer.auto_publish``
@@ -23,7 +25,7 @@ from core.bus import EventProducer
 from core.logging import get_logger
 from core.registry import ModelRegistry
 from core.settings import Settings
-from schemas import Event
+from schemas import Event, ModelActivation
 from schemas.enums import JobStage, JobState
 from schemas.fields import TEXT_MAX_LENGTH
 from schemas.manifest import SignerLike
@@ -144,6 +146,21 @@ class TrainerService:
                 model=request.model,
                 job_id=job.job_id,
                 created=created,
+            )
+
+    # -- gateway reports -----------------------------------------------------------------------
+
+    async def on_activation(self, event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if not isinstance(event, ModelActivation):
+            return
+        for job in await self.store.record_activation(event):
+            log.info(
+                "gateway report kept",
+                job_id=job.job_id,
+                model=event.model,
+                version=event.model_version,
+                status=event.status.value,
+                instance_id=event.instance_id,
             )
 
     # -- the worker ----------------------------------------------------------------------------

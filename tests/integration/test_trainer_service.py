@@ -1,133 +1,54 @@
 """The trainer's job service on the real stack: triggers → jobs → a published, signed version.
 
 The unit under test is the service (store, leases, worker, publishing, REST API), so the model
-trainer here is a small one defined in this module: it "trains" a random rotation of the base
-embedding, exports it as a real ONNX adapter, checks its parity against numpy, and carries the
-packaged operating point restamped for its version (right for a rotation, which keeps every
-score). What it does at each step is set by the test.
+trainer here is the small :class:`~tests.integration.trainer_kit.RotationTrainer`, whose steps
+each test sets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
-import numpy as np
-import onnxruntime as ort
 import pytest
 from aiokafka import ConsumerRecord
-from pydantic import SecretStr
 
-from bench.support.onnx_build import linear_adapter, rotation, rotation_point
 from core.bus import ConsumerLoop
-from core.registry import SLOTS, ModelStatus, fetch_verified
+from core.registry import ModelStatus, fetch_verified
 from core.settings import Settings
 from core.signing import TrustedKeys, generate_keypair
-from schemas import ModelPublished, RetrainTrigger, TrainingJobUpdate, decode
+from schemas import (
+    ActivationStatus,
+    ModelActivation,
+    ModelPublished,
+    RetrainTrigger,
+    TrainingJobUpdate,
+    decode,
+)
 from schemas.enums import JobStage, JobState, RetrainReason
-from schemas.manifest import ParityCheck
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.kafka_reader import read_topic
+from tests.integration.trainer_kit import Script, eventually, registry_for, trainer_settings
 from trainer.bootstrap import TrainerRuntime, bootstrap
 from trainer.http import create_app
 from trainer.job_store import JobStore
 from trainer.jobs import Job, JobRequest
-from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
+from trainer.pipeline import JobFailed
 from trainer.process import TOPICS, run_parts, train_once
-from trainer.registry_of_trainers import TrainerDeps, TrainerRegistry
+from trainer.registry_of_trainers import TrainerRegistry
 
 API_KEY = "trainer-test-admin-key"
-T = TypeVar("T")
-
-
-@dataclass
-class Script:
-    """What the test trainer does: promote or not, fail, or wait for a signal half-way."""
-
-    promote: bool = True
-    fail: Exception | None = None
-    hold: asyncio.Event | None = None
-    seconds: float = 0.0
-    runs: list[str] = field(default_factory=list)
-
-
-class RotationTrainer:
-    def __init__(self, script: Script) -> None:
-        self.script = script
-
-    async def train(self, request: JobContext, progress: Progress) -> Outcome:
-        self.script.runs.append(request.job.job_id)
-        model = request.job.request.model
-        await progress(JobStage.SNAPSHOT, 0.1, "listing samples")
-        await progress(JobStage.FEATURES, 0.3)
-        if self.script.hold is not None:
-            await self.script.hold.wait()
-        await asyncio.sleep(self.script.seconds)
-        if self.script.fail is not None:
-            raise self.script.fail
-        await progress(JobStage.TRAINING, 0.6)
-        width = SLOTS[model].width
-        matrix = rotation(width, seed=len(self.script.runs))
-        onnx = linear_adapter(matrix)
-        await progress(JobStage.EXPORT, 0.8, "parity check")
-        probe = np.random.default_rng(0).standard_normal((8, width)).astype(np.float32)
-        session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
-        (exported,) = session.run(None, {session.get_inputs()[0].name: probe})
-        await progress(JobStage.EVALUATION, 0.9)
-        return Outcome(
-            onnx=onnx,
-            operating_point=rotation_point(model, request.version),
-            promote=self.script.promote,
-            summary="rotation: scores unchanged" if self.script.promote else "no better",
-            metrics={"eer_before": 0.05, "eer_after": 0.05, "samples": 8.0},
-            parity=ParityCheck(
-                framework="numpy",
-                samples=8,
-                max_abs_diff=float(np.abs(exported - probe @ matrix).max()),
-                tolerance=1e-4,
-            ),
-            snapshot_digest="a" * 64,
-        )
-
-
-def registry_for(script: Script) -> TrainerRegistry:
-    def factory(_deps: TrainerDeps) -> RotationTrainer:
-        return RotationTrainer(script)
-
-    return TrainerRegistry({FACE_EMBEDDER: factory, VOICE_EMBEDDER: factory})
 
 
 @pytest.fixture
 def trust_and_settings(base_settings: Settings) -> tuple[TrustedKeys, Settings]:
     private, public = generate_keypair()
     settings = with_gateway_keys(namespaced(base_settings, "j"), API_KEY)
-    tag = settings.kafka.topic_prefix.rstrip(".")
-    return TrustedKeys.parse(public), settings.model_copy(
-        update={
-            "trainer": settings.trainer.model_copy(
-                update={
-                    "consumer_group": f"trainer-{tag}",
-                    "lease_seconds": 1.5,
-                    "heartbeat_seconds": 0.3,
-                    "max_attempts": 2,
-                    "poll_seconds": 0.2,
-                    "progress_interval_seconds": 0.0,
-                }
-            ),
-            "models": settings.models.model_copy(
-                update={
-                    "publisher": settings.models.publisher.model_copy(
-                        update={"signing_key": SecretStr(private)}
-                    )
-                }
-            ),
-        }
-    )
+    return TrustedKeys.parse(public), trainer_settings(settings, private)
 
 
 @pytest.fixture
@@ -161,19 +82,6 @@ def request(model: str = FACE_EMBEDDER, trigger: str | None = None, **extra: obj
             **extra,
         }
     )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout_s: float = 60.0, every_s: float = 0.2
-) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        value = await probe()
-        if value is not None:
-            return value
-        await asyncio.sleep(every_s)
-    raise AssertionError(f"not within {timeout_s} s")
 
 
 async def job_updates(settings: Settings, job_id: str, at_least: int) -> list[TrainingJobUpdate]:
@@ -420,6 +328,61 @@ async def test_a_model_that_does_not_beat_the_champion_is_not_published(
     assert (await runtime.service.context(following)).version == "1.2.0"
 
 
+def _report(status: ActivationStatus, version: str, **extra: object) -> ModelActivation:
+    return ModelActivation.model_validate(
+        {
+            "producer": "auth_gateway",
+            "model": FACE_EMBEDDER,
+            "model_version": version,
+            "status": status,
+            "instance_id": "gw-a",
+            **extra,
+        }
+    )
+
+
+async def test_gateway_reports_on_a_jobs_version_reach_its_status_and_updates(
+    runtime: TrainerRuntime, settings: Settings
+) -> None:
+    no_record = cast(ConsumerRecord[bytes, bytes], None)
+    store = runtime.store
+    job, _ = await store.submit(request())
+    claimed = await runtime.service.next_job()
+    assert claimed is not None
+    version = (await runtime.service.context(claimed)).version
+    # The gateway may be quicker than the trainer's own record of the job's end.
+    activated = _report(ActivationStatus.ACTIVATED, version, previous_version="1.0.0")
+    assert await store.record_activation(activated) == []
+    done = await store.finish(
+        job.job_id,
+        "trainer-a",
+        JobState.SUCCEEDED,
+        "done",
+        trained_version=version,
+        result_version=version,
+    )
+    shown = await store.activation(done)
+    assert shown is not None and shown.active and shown.instances == ["gw-a"]
+    (finished,) = [
+        u for u in await job_updates(settings, job.job_id, at_least=3) if u.state.finished
+    ]
+    assert finished.activation == shown
+
+    # A redelivery is kept once; reports on versions no job trained change nothing.
+    await runtime.service.on_activation(activated, no_record)
+    await runtime.service.on_activation(_report(ActivationStatus.ACTIVATED, "7.0.0"), no_record)
+    assert await store.activation(done) == shown
+    rolled = _report(
+        ActivationStatus.ROLLED_BACK, version, previous_version="1.0.0", reason="score_drift"
+    )
+    assert [j.job_id for j in await store.record_activation(rolled)] == [job.job_id]
+    after = await store.activation(done)
+    assert after is not None and not after.active and after.rollback_reason == "score_drift"
+    # queued, running, succeeded, then announced again for the redelivery and the rollback
+    updates = await job_updates(settings, job.job_id, at_least=5)
+    assert updates[-1].activation == after
+
+
 async def test_the_rest_api_queues_coalesces_and_reports(runtime: TrainerRuntime) -> None:
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://trainer") as http:
@@ -512,6 +475,7 @@ async def test_a_stopping_trainer_hands_its_job_back_and_a_restarted_one_runs_it
         assert ready.status_code == 200, ready.json()
         assert ready.json()["checks"] == {
             "consumer": "ok",
+            "activations": "ok",
             "worker": "ok",
             "mongo": "ok",
             "objects": "ok",

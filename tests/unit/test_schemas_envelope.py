@@ -286,7 +286,11 @@ def test_job_result_version_iff_succeeded() -> None:
             result_version=None,
             trained_version=None,
         )
-    not_promoted = changed(TrainingJobUpdate, state="succeeded-not-promoted", result_version=None)
+    with pytest.raises(ValidationError, match="only a job that published"):
+        changed(TrainingJobUpdate, state="succeeded-not-promoted", result_version=None)
+    not_promoted = changed(
+        TrainingJobUpdate, state="succeeded-not-promoted", result_version=None, activation=None
+    )
     assert isinstance(not_promoted, TrainingJobUpdate)
     assert not_promoted.state.finished and not_promoted.result_version is None
 

@@ -12,6 +12,7 @@ from core.http.errors import INVALID_REQUEST, ApiError, error_responses
 from schemas.enums import JobStage, JobState, RetrainReason
 from schemas.fields import Code, Identifier, ModelName, SemVer
 from schemas.model_catalog import MODEL_CATALOG, VOICE_EMBEDDER
+from schemas.training import JobActivation
 from trainer.http.deps import ADMIN_ERRORS, Runtime, require_admin
 from trainer.job_store import request_trigger_id
 from trainer.jobs import Job, JobRequest
@@ -67,13 +68,16 @@ class JobStatus(BaseModel):
     metrics: dict[Code, float]
     trained_version: SemVer | None = Field(description="the version trained, promoted or not")
     result_version: SemVer | None = Field(description="the version published (succeeded only)")
+    activation: JobActivation | None = Field(
+        description="what the gateways did with the version published (succeeded only)"
+    )
     trigger_ids: list[Identifier]
     attempts: int
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, job: Job) -> JobStatus:
+    def of(cls, job: Job, activation: JobActivation | None) -> JobStatus:
         return cls(
             job_id=job.job_id,
             model=job.request.model,
@@ -85,6 +89,7 @@ class JobStatus(BaseModel):
             metrics=job.metrics,
             trained_version=job.trained_version,
             result_version=job.result_version,
+            activation=activation,
             trigger_ids=job.trigger_ids,
             attempts=job.attempts,
             created_at=job.created_at,
@@ -112,8 +117,9 @@ async def retrain_request(body: RetrainRequest, runtime: Runtime) -> RetrainAcce
     responses=error_responses({404: "`unknown_job`: no job has this id", 422: INVALID_REQUEST}),
 )
 async def model_status(job_id: Annotated[Identifier, Path()], runtime: Runtime) -> JobStatus:
-    """A job's state, stage, progress, figures and versions."""
+    """A job's state, stage, progress, figures and versions, and whether the gateways activated
+    (or rolled back) the version it published."""
     job = await runtime.store.get(job_id)
     if job is None:
         raise ApiError(404, "unknown_job", f"no training job {job_id}")
-    return JobStatus.of(job)
+    return JobStatus.of(job, await runtime.store.activation(job))
