@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.gateway import Gateway
@@ -37,6 +36,7 @@ from tests.integration.gateway_kit import (
     enrol_uploads,
     running_gateway,
 )
+from tests.integration.trainer_kit import trainer_settings
 from trainer.jobs import Job, JobRequest
 from trainer.personal import PersonalParams
 from trainer.personal_onnx import export_personal, personal_parity
@@ -64,7 +64,6 @@ def gw_settings(base_settings: Settings, keys: tuple[str, str]) -> Settings:
     return settings.model_copy(
         update={
             "gateway": settings.gateway.model_copy(update={"recent_probes_kept": 0}),
-            "trainer": settings.trainer.model_copy(update={"progress_interval_seconds": 0.0}),
             "models": models.model_copy(
                 update={"trust": models.trust.model_copy(update={"public_keys": keys[1]})}
             ),
@@ -75,11 +74,7 @@ def gw_settings(base_settings: Settings, keys: tuple[str, str]) -> Settings:
 @pytest.fixture(scope="module")
 def p_settings(gw_settings: Settings, keys: tuple[str, str]) -> Settings:
     """The trainer's: the same namespace, with the signing key."""
-    models = gw_settings.models
-    publisher = models.publisher.model_copy(update={"signing_key": SecretStr(keys[0])})
-    return gw_settings.model_copy(
-        update={"models": models.model_copy(update={"publisher": publisher})}
-    )
+    return trainer_settings(gw_settings, keys[0])
 
 
 @pytest.fixture(scope="module")
