@@ -19,6 +19,7 @@ from kibalock_cli.trainer_import import import_command
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from schemas.training import JobActivation
     from trainer.jobs import Job, JobRequest
 
 REQUESTED_BY = "trainer-cli"
@@ -75,29 +76,51 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """A training job's state, stage, progress, figures and versions; exit 1 if unknown."""
-    job = asyncio.run(_job(job_id))
-    if job is None:
+    found = asyncio.run(_job(job_id))
+    if found is None:
         console.print(f"[red]no training job {job_id}[/]")
         raise typer.Exit(1)
+    job, activation = found
     if as_json:
-        typer.echo(json.dumps(job.model_dump(mode="json"), indent=2))
+        shown = job.model_dump(mode="json") | {
+            "activation": None if activation is None else activation.model_dump(mode="json")
+        }
+        typer.echo(json.dumps(shown, indent=2))
         return
-    _print_job(job)
+    _print_job(job, activation)
 
 
-async def _job(job_id: str) -> Job | None:
+async def _job(job_id: str) -> tuple[Job, JobActivation | None] | None:
     from core import docstore
     from trainer.job_store import JobReader
 
     settings = _settings()
     client = docstore.client(settings)
     try:
-        return await JobReader(client[settings.mongo.database]).get(job_id)
+        reader = JobReader(client[settings.mongo.database])
+        job = await reader.get(job_id)
+        return None if job is None else (job, await reader.activation(job))
     finally:
         await client.close()
 
 
-def _print_job(job: Job) -> None:
+def _in_production(activation: JobActivation | None) -> str:
+    """One line: where the published version stands on the gateways."""
+    if activation is None:
+        return ""
+    if activation.active:
+        return f"active since {activation.activated_at} on {', '.join(activation.instances)}"
+    for what, at, detail in (
+        ("rolled back", activation.rolled_back_at, activation.rollback_reason),
+        ("replaced", activation.replaced_at, activation.replaced_by),
+        ("refused", activation.rejected_at, activation.rejection_reason),
+    ):
+        if at is not None:
+            return f"{what} at {at} ({detail})"
+    return "not activated yet"
+
+
+def _print_job(job: Job, activation: JobActivation | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"training job {job.job_id}", show_header=False)
@@ -110,6 +133,7 @@ def _print_job(job: Job) -> None:
         "message": job.message,
         "trained version": job.trained_version or "",
         "published version": job.result_version or "",
+        "in production": _in_production(activation),
         "attempts": str(job.attempts),
         "triggers": ", ".join(job.trigger_ids),
         "metrics": " ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items())),
@@ -163,7 +187,7 @@ def train_command(
         return
     settings = _checked_settings()
     job = _run_with_bar(settings, request)
-    _print_job(job)
+    _print_job(job, None)  # run here: no gateway has reported on it yet
     if job.state.value == "failed":
         raise typer.Exit(1)
 
