@@ -24,6 +24,15 @@ async def current_personal_version(db: Database, model: str, user_id: str) -> st
     return None if doc is None else str(doc["version"])
 
 
+async def personal_users_outside(db: Database, model: str, version: str) -> list[str]:
+    """The users whose personal model of ``model`` was fitted in another version than
+    ``version``."""
+    cursor = db[PERSONAL_MODELS].find(
+        {"model": model, "for_version": {"$ne": version}}, {"user_id": 1}
+    )
+    return sorted([str(doc["user_id"]) async for doc in cursor])
+
+
 async def publish_personal(
     db: Database,
     objects: ObjectStore,

@@ -23,17 +23,23 @@ from aiokafka import ConsumerRecord
 
 from core.bus import EventProducer
 from core.logging import get_logger
+from core.objectstore import sha256_hex
 from core.registry import ModelRegistry
 from core.settings import Settings
-from schemas import Event, ModelActivation
-from schemas.enums import JobStage, JobState
+from schemas import ActivationStatus, Event, ModelActivation
+from schemas.catalog import TRAINER
+from schemas.enums import JobStage, JobState, RetrainReason
 from schemas.fields import TEXT_MAX_LENGTH
 from schemas.manifest import SignerLike
 from schemas.model_catalog import BASE_VERSION
 from schemas.training import RetrainTrigger
 from trainer.job_store import JobStore, LeaseLost
 from trainer.jobs import Job, JobRequest
-from trainer.personal_publish import current_personal_version, publish_personal
+from trainer.personal_publish import (
+    current_personal_version,
+    personal_users_outside,
+    publish_personal,
+)
 from trainer.pipeline import JobContext, JobFailed, Outcome
 from trainer.publishing import next_versions, publish_outcome
 from trainer.registry_of_trainers import TrainerDeps, TrainerRegistry
@@ -162,6 +168,23 @@ class TrainerService:
                 status=event.status.value,
                 instance_id=event.instance_id,
             )
+        if event.status is ActivationStatus.ACTIVATED and self.options.enabled:
+            await self._refit_personal(event.model, event.model_version)
+
+    async def _refit_personal(self, model: str, version: str) -> None:
+        """Personal models live in one shared version's embedding space: once another version
+        is active they are no longer used, so each is fitted again in the new one. One trigger
+        per (user, version): every gateway instance reports the same activation."""
+        for user_id in await personal_users_outside(self.deps.db, model, version):
+            request = JobRequest(
+                model=model,
+                reason=RetrainReason.DRIFT,
+                user_id=user_id,
+                trigger_id="refit-" + sha256_hex(f"{model}@{version}/{user_id}".encode())[:32],
+                requested_by=TRAINER,
+            )
+            job, created = await self.submit(request)
+            log.info("personal model refit", job_id=job.job_id, created=created, version=version)
 
     # -- the worker ----------------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
+from aiokafka import ConsumerRecord
 
 from auth_gateway.analysis import Analyser
 from auth_gateway.gateway import Gateway
@@ -26,6 +28,7 @@ from core.biometrics.vectors import l2_normalise
 from core.settings import Settings
 from core.signing import Signer, generate_keypair, load_private_key
 from producers.people import Person, chimeric_people
+from schemas import ActivationStatus, ModelActivation
 from schemas.enums import JobState, Outcome, RetrainReason
 from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, ModelRef
 from schemas.personal import personal_key, personal_record_id
@@ -37,6 +40,7 @@ from tests.integration.gateway_kit import (
     running_gateway,
 )
 from tests.integration.trainer_kit import trainer_settings
+from trainer.bootstrap import bootstrap
 from trainer.jobs import Job, JobRequest
 from trainer.personal import PersonalParams
 from trainer.personal_onnx import export_personal, personal_parity
@@ -240,3 +244,31 @@ async def test_only_a_signed_intact_personal_model_is_used(
     newer = ModelRef(name=VOICE_EMBEDDER, version="1.2.0")
     assert await models.for_user(good, newer) is None
     assert await models.for_user("nobody-has-one", shared) is None
+
+
+async def test_a_new_shared_version_refits_the_personal_models_fitted_in_another(
+    p_settings: Settings, gateway: Gateway
+) -> None:
+    """Each personal model is queued for a refit once, however many gateways report."""
+    user = f"refit-{uuid.uuid4().hex[:6]}"
+    await _published(p_settings, gateway, user, p_settings.models.publisher.signer())
+    runtime = await bootstrap(p_settings)
+    try:
+        for instance in ("gw-a", "gw-b"):
+            await runtime.service.on_activation(
+                ModelActivation(
+                    producer="tests",
+                    model=VOICE_EMBEDDER,
+                    model_version="1.4.0",
+                    status=ActivationStatus.ACTIVATED,
+                    previous_version=BASE_VERSION,
+                    instance_id=instance,
+                ),
+                cast(ConsumerRecord[bytes, bytes], None),
+            )
+        queued = [j for j in await runtime.store.jobs(VOICE_EMBEDDER) if j.request.user_id == user]
+        assert len(queued) == 1 and queued[0].state is JobState.QUEUED
+        assert queued[0].request.reason is RetrainReason.DRIFT
+        assert len(queued[0].trigger_ids) == 1
+    finally:
+        await runtime.close()
