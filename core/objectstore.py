@@ -47,6 +47,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def media_ref(bucket: str, key: str, data: bytes, content_type: str) -> MediaRef:
+    """The ref ``data`` gets once stored at ``bucket``/``key`` (what :meth:`ObjectStore.put_bytes`
+    returns), known before anything is stored."""
+    return MediaRef(
+        uri=f"s3://{bucket}/{key}",
+        sha256=sha256_hex(data),
+        content_type=content_type,
+        size_bytes=len(data),
+    )
+
+
 class ObjectStore:
     """Async facade over the (blocking) minio client; calls run in worker threads."""
 
@@ -85,7 +96,7 @@ class ObjectStore:
         self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> MediaRef:
         """Stores ``data`` at ``bucket``/``key`` (physical bucket name) and returns its ref."""
-        digest = sha256_hex(data)
+        ref = media_ref(bucket, key, data, content_type)
         await asyncio.to_thread(
             self._client.put_object,
             bucket,
@@ -93,14 +104,9 @@ class ObjectStore:
             io.BytesIO(data),
             len(data),
             content_type=content_type,
-            metadata={SHA256_META: digest},
+            metadata={SHA256_META: ref.sha256},
         )
-        return MediaRef(
-            uri=f"s3://{bucket}/{key}",
-            sha256=digest,
-            content_type=content_type,
-            size_bytes=len(data),
-        )
+        return ref
 
     async def get_bytes(
         self,
