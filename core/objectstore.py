@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
@@ -168,9 +169,23 @@ class ObjectStore:
 
         return await asyncio.to_thread(_list)
 
-    async def delete_prefix(self, bucket: str, prefix: str) -> int:
-        """Deletes every object under ``prefix``; returns how many there were."""
-        keys = await self.list_keys(bucket, prefix)
+    async def list_keys_before(self, bucket: str, before: datetime, prefix: str = "") -> list[str]:
+        """The keys under ``prefix`` whose objects were last written before ``before``."""
+
+        def _list() -> list[str]:
+            objects = self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            return [
+                o.object_name
+                for o in objects
+                if o.object_name is not None
+                and o.last_modified is not None
+                and o.last_modified < before
+            ]
+
+        return await asyncio.to_thread(_list)
+
+    async def delete_keys(self, bucket: str, keys: Collection[str]) -> int:
+        """Deletes ``keys`` (a missing one is not an error); returns how many were asked."""
 
         def _delete() -> None:
             errors = list(self._client.remove_objects(bucket, (DeleteObject(k) for k in keys)))
@@ -180,6 +195,10 @@ class ObjectStore:
         if keys:
             await asyncio.to_thread(_delete)
         return len(keys)
+
+    async def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Deletes every object under ``prefix``; returns how many there were."""
+        return await self.delete_keys(bucket, await self.list_keys(bucket, prefix))
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

@@ -1,7 +1,9 @@
-"""Audit item 9, on the real stack: ``/verify`` stores media only after the cheap checks."""
+"""Audit item 9, on the real stack: ``/verify`` stores media only after the cheap checks, and
+what terminals upload is erased after the retention period."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import uuid
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from auth_gateway import samples_retention
 from auth_gateway.analysis import Analyser
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import handle
@@ -22,6 +25,7 @@ from core.biometrics.audio import encode_wav
 from core.settings import Settings
 from schemas import LockoutEvent
 from schemas.enums import LockAction
+from schemas.keys import attempt_media_key, enrolment_media_key
 from tests.integration.gateway_kit import running_gateway
 from tests.stack_kit import DOOR_OPEN, namespaced, terminal_headers, with_gateway_keys
 
@@ -163,3 +167,50 @@ async def test_media_over_the_decoding_caps_are_refused_unstored(
     assert response.json()["error"] == "invalid_media"
     assert "too_many_pixels" in response.json()["message"]
     assert await _stored(gateway, user) == []
+
+
+async def test_uploads_past_retention_are_erased_but_enrolment_in_use_is_kept(
+    gateway: Gateway,
+) -> None:
+    user, store = _user(), gateway.objects
+    samples = store.bucket("samples")
+    old = await store.put_bytes(
+        samples, attempt_media_key(user, "a-old", "face"), b"1", "image/png"
+    )
+    enrolled = await store.put_bytes(samples, enrolment_media_key(user, "voice", 0), b"2")
+    # Left behind by an enrolment that failed half-way: no record names it.
+    orphan = await store.put_bytes(samples, enrolment_media_key(user, "voice", 1), b"3")
+    await gateway.db["users"].update_one(
+        {"user_id": user},
+        {"$set": {"enrol_samples": [{"modality": "voice", "ref": enrolled.model_dump()}]}},
+        upsert=True,
+    )
+    await asyncio.sleep(1.5)  # the object store dates objects to the second
+    boundary = datetime.now(UTC)
+    await asyncio.sleep(1.5)
+    young = await store.put_bytes(samples, attempt_media_key(user, "a-new", "voice"), b"4")
+    options = gateway.settings.gateway
+
+    # Nothing is old yet.
+    report = await samples_retention.sweep(gateway.db, store, options)
+    assert len(await _stored(gateway, user)) == 4 and report.erased == 0
+
+    later = boundary + timedelta(days=options.attempt_media_retention_days)
+    report = await samples_retention.sweep(gateway.db, store, options, later)
+    # The old upload and the orphan went; the enrolment in use and the young upload stayed.
+    assert sorted(await _stored(gateway, user)) == sorted([enrolled.key, young.key])
+    assert report.erased >= 2 and report.kept_enrolment >= 1
+
+    # The gateway's timer: an upload that ages is erased by a later tick, and stop ends it.
+    timed = options.model_copy(
+        update={"attempt_media_retention_days": 1 / 86_400, "retention_sweep_interval_s": 0.2}
+    )
+    stop = asyncio.Event()
+    loop = asyncio.create_task(samples_retention.sweep_periodically(gateway.db, store, timed, stop))
+    for _ in range(100):
+        if await _stored(gateway, user) == [enrolled.key]:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=5)
+    assert await _stored(gateway, user) == [enrolled.key]
