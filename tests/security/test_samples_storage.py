@@ -174,12 +174,10 @@ async def test_uploads_past_retention_are_erased_but_enrolment_in_use_is_kept(
 ) -> None:
     user, store = _user(), gateway.objects
     samples = store.bucket("samples")
-    old = await store.put_bytes(
-        samples, attempt_media_key(user, "a-old", "face"), b"1", "image/png"
-    )
+    await store.put_bytes(samples, attempt_media_key(user, "a-old", "face"), b"1", "image/png")
     enrolled = await store.put_bytes(samples, enrolment_media_key(user, "voice", 0), b"2")
     # Left behind by an enrolment that failed half-way: no record names it.
-    orphan = await store.put_bytes(samples, enrolment_media_key(user, "voice", 1), b"3")
+    await store.put_bytes(samples, enrolment_media_key(user, "voice", 1), b"3")
     await gateway.db["users"].update_one(
         {"user_id": user},
         {"$set": {"enrol_samples": [{"modality": "voice", "ref": enrolled.model_dump()}]}},
