@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.biometrics import audio, image
 from core.biometrics.challenge import ChallengeChecker, ChallengeResult
 from core.biometrics.face import FaceEngine, FaceSample
 from core.biometrics.voice import VoiceEngine, VoiceSample
 from core.registry import LoadedModel
 from schemas.enums import Language
+from schemas.model_catalog import Modality
 
 
 class Analyser:
@@ -59,6 +61,18 @@ class Analyser:
                 return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
             finally:
                 self.in_flight -= 1
+
+    def header_problem(self, modality: Modality, data: bytes) -> str | None:
+        """Why ``data`` cannot be analysed as ``modality``, read from its header alone with the
+        engine's own limits (None: it may be); cheap enough to ask before storing an upload."""
+        try:
+            if modality is Modality.FACE:
+                image.open_checked(data, self.face_engine.limits).close()
+            else:
+                audio.open_checked(data, self.voice_engine.limits).close()
+        except (image.InvalidImage, audio.InvalidAudio) as exc:
+            return str(exc)
+        return None
 
     async def face(self, data: bytes, model: LoadedModel | None = None) -> FaceSample:
         result: FaceSample = await self._run(_adapted, self.face_engine.analyse, data, model)

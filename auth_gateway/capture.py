@@ -24,7 +24,7 @@ from core.objectstore import ObjectStore
 from schemas import AuthAttempt, MediaRef, TrainingSampleCaptured
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import SampleOrigin
-from schemas.keys import training_media_key, user_prefix
+from schemas.keys import training_media_key
 
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "audio/wav": "wav", "audio/x-wav": "wav"}
 
@@ -95,5 +95,5 @@ class SampleCapture:
         return [TrainingSampleCaptured.model_validate_json(d["event"]) async for d in cursor]
 
     async def erase_user(self, user_id: str) -> int:
-        await self._objects.delete_prefix(self._objects.bucket("training"), user_prefix(user_id))
+        """The user's sample records; their media go with the user's prefix (erasure.py)."""
         return (await self._coll.delete_many({"user_id": user_id})).deleted_count

@@ -99,13 +99,11 @@ class ChallengeStore:
         await self._coll.insert_one({**challenge.model_dump(), "issued_at": now})
         return challenge
 
-    async def redeem(
+    async def check(
         self, challenge_id: str, *, user_id: str, terminal_id: str, attempt_id: str
     ) -> Challenge:
-        """Marks the challenge used by ``attempt_id`` and returns it, or says why it cannot be.
-
-        Redeeming again with the same attempt is allowed: a redelivered attempt is not a reuse.
-        """
+        """The challenge if ``attempt_id`` could redeem it now, without claiming it; otherwise
+        :class:`ChallengeRejected` says why (what :meth:`redeem` would say)."""
         doc = await self._coll.find_one({"challenge_id": challenge_id})
         if doc is None:
             raise ChallengeRejected(DecisionReason.CHALLENGE_UNKNOWN, "no such challenge")
@@ -117,6 +115,23 @@ class ChallengeStore:
             )
         if challenge.expires_at <= datetime.now(UTC):
             raise ChallengeRejected(DecisionReason.CHALLENGE_EXPIRED, "the challenge expired")
+        use = await self._uses.find_one({"_id": challenge_id})
+        if use is not None and use["attempt_id"] != attempt_id:
+            raise ChallengeRejected(
+                DecisionReason.CHALLENGE_REUSED, "this challenge was already answered"
+            )
+        return challenge
+
+    async def redeem(
+        self, challenge_id: str, *, user_id: str, terminal_id: str, attempt_id: str
+    ) -> Challenge:
+        """Marks the challenge used by ``attempt_id`` and returns it, or says why it cannot be.
+
+        Redeeming again with the same attempt is allowed: a redelivered attempt is not a reuse.
+        """
+        challenge = await self.check(
+            challenge_id, user_id=user_id, terminal_id=terminal_id, attempt_id=attempt_id
+        )
         try:
             await self._uses.insert_one(
                 {

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from auth_gateway import samples_retention
 from auth_gateway.analysis import Analyser
 from auth_gateway.bootstrap import bootstrap
 from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
@@ -100,6 +101,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     tasks.start("model-events-consumer", model_events.run)
     tasks.start("registry-sync", lambda: gateway.swapper.sync_forever(stop))
     tasks.start("expiry-purge", lambda: _purge_expired_forever(gateway, stop))
+    tasks.start(
+        "samples-retention",
+        lambda: samples_retention.sweep_periodically(gateway.db, gateway.objects, options, stop),
+    )
     app.state.tasks = tasks
     log.info(
         "gateway ready",

@@ -132,10 +132,7 @@ class Verifier:
             decision = decide(attempt, facts, templates or {}, self.policy, personal)
             return Verdict(_event(attempt, decision, started), **found)  # type: ignore[arg-type]
 
-        # A lock from the processors or an admin, or the gateway's own brute-force delay.
-        if await self.lockouts.locked_until(attempt.user_id) is not None or (
-            await self.throttle.refuses(attempt.user_id, attempt.terminal_id)
-        ):
+        if await self._held(attempt):
             return judged(Analyses(locked=True))
 
         challenge: Challenge | None = None
@@ -235,6 +232,33 @@ class Verifier:
         for modality, sample in ((Modality.FACE, face), (Modality.VOICE, voice)):
             if sample is not None and sample.base_embedding is not None:
                 await self.recent.remember(user_id, modality.value, sample.base_embedding)
+
+    async def refused_before_media(self, attempt: AuthAttempt) -> bool:
+        """Whether :meth:`verify` would refuse ``attempt`` without reading its media: a lock or
+        delay, or a voice without a challenge it may redeem. Nothing is claimed, so the REST
+        path asks before it stores an upload, and keeps nothing of a person it refuses."""
+        if await self._held(attempt):
+            return True
+        if attempt.voice is None:
+            return False
+        if attempt.challenge_id is None:
+            return True
+        try:
+            await self.challenges.check(
+                attempt.challenge_id,
+                user_id=attempt.user_id,
+                terminal_id=attempt.terminal_id,
+                attempt_id=attempt.attempt_id,
+            )
+        except ChallengeRejected:
+            return True
+        return False
+
+    async def _held(self, attempt: AuthAttempt) -> bool:
+        """A lock from the processors or an admin, or the gateway's own brute-force delay."""
+        return await self.lockouts.locked_until(attempt.user_id) is not None or (
+            await self.throttle.refuses(attempt.user_id, attempt.terminal_id)
+        )
 
     async def _fetch(self, ref: MediaRef, attempt: AuthAttempt) -> bytes | DecisionReason:
         # An attempt may name only its own upload: anything else the gateway's credentials can

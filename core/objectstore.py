@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
@@ -45,6 +46,17 @@ class ObjectTooLarge(ObjectStoreError):
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def media_ref(bucket: str, key: str, data: bytes, content_type: str) -> MediaRef:
+    """The ref ``data`` gets once stored at ``bucket``/``key`` (what :meth:`ObjectStore.put_bytes`
+    returns), known before anything is stored."""
+    return MediaRef(
+        uri=f"s3://{bucket}/{key}",
+        sha256=sha256_hex(data),
+        content_type=content_type,
+        size_bytes=len(data),
+    )
 
 
 class ObjectStore:
@@ -85,7 +97,7 @@ class ObjectStore:
         self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> MediaRef:
         """Stores ``data`` at ``bucket``/``key`` (physical bucket name) and returns its ref."""
-        digest = sha256_hex(data)
+        ref = media_ref(bucket, key, data, content_type)
         await asyncio.to_thread(
             self._client.put_object,
             bucket,
@@ -93,14 +105,9 @@ class ObjectStore:
             io.BytesIO(data),
             len(data),
             content_type=content_type,
-            metadata={SHA256_META: digest},
+            metadata={SHA256_META: ref.sha256},
         )
-        return MediaRef(
-            uri=f"s3://{bucket}/{key}",
-            sha256=digest,
-            content_type=content_type,
-            size_bytes=len(data),
-        )
+        return ref
 
     async def get_bytes(
         self,
@@ -162,9 +169,23 @@ class ObjectStore:
 
         return await asyncio.to_thread(_list)
 
-    async def delete_prefix(self, bucket: str, prefix: str) -> int:
-        """Deletes every object under ``prefix``; returns how many there were."""
-        keys = await self.list_keys(bucket, prefix)
+    async def list_keys_before(self, bucket: str, before: datetime, prefix: str = "") -> list[str]:
+        """The keys under ``prefix`` whose objects were last written before ``before``."""
+
+        def _list() -> list[str]:
+            objects = self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            return [
+                o.object_name
+                for o in objects
+                if o.object_name is not None
+                and o.last_modified is not None
+                and o.last_modified < before
+            ]
+
+        return await asyncio.to_thread(_list)
+
+    async def delete_keys(self, bucket: str, keys: Collection[str]) -> int:
+        """Deletes ``keys`` (a missing one is not an error); returns how many were asked."""
 
         def _delete() -> None:
             errors = list(self._client.remove_objects(bucket, (DeleteObject(k) for k in keys)))
@@ -174,6 +195,10 @@ class ObjectStore:
         if keys:
             await asyncio.to_thread(_delete)
         return len(keys)
+
+    async def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Deletes every object under ``prefix``; returns how many there were."""
+        return await self.delete_keys(bucket, await self.list_keys(bucket, prefix))
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

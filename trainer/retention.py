@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from minio.error import S3Error
-from pymongo.errors import PyMongoError
+from datetime import datetime
 
 from core.docstore import Database
 from core.logging import get_logger
-from core.objectstore import ObjectStore, ObjectStoreError
+from core.objectstore import ObjectStore
+from core.retention import cutoff, sweep_every
 from core.settings.trainer import TrainerSection
 from schemas import TrainingSampleCaptured
 
@@ -41,22 +39,22 @@ async def sweep(
     db: Database, objects: ObjectStore, settings: TrainerSection, now: datetime | None = None
 ) -> RetentionReport:
     """Erases the curated samples captured before the retention period."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.raw_media_retention_days)
+    before = cutoff(settings.raw_media_retention_days, now)
     coll = db["training_samples"]
     samples = erased_objects = 0
-    async for doc in coll.find({"captured_at": {"$lt": cutoff}}, {"sample_id": 1, "event": 1}):
+    async for doc in coll.find({"captured_at": {"$lt": before}}, {"sample_id": 1, "event": 1}):
         event = TrainingSampleCaptured.model_validate_json(doc["event"])
         for ref in (event.face, event.voice):
             if ref is not None:
                 await objects.delete(ref.bucket, ref.key)
                 erased_objects += 1
         samples += (await coll.delete_one({"sample_id": doc["sample_id"]})).deleted_count
-    report = RetentionReport(cutoff=cutoff, samples=samples, objects=erased_objects)
+    report = RetentionReport(cutoff=before, samples=samples, objects=erased_objects)
     log.info(
         "training media past retention erased",
         samples=samples,
         objects=erased_objects,
-        cutoff=cutoff.isoformat(),
+        cutoff=before.isoformat(),
         retention_days=settings.raw_media_retention_days,
     )
     return report
@@ -65,14 +63,10 @@ async def sweep(
 async def sweep_periodically(
     db: Database, objects: ObjectStore, settings: TrainerSection, stop: asyncio.Event
 ) -> None:
-    """Sweeps every ``retention_sweep_interval_s`` until ``stop`` is set; a sweep that fails on
-    a store error is logged and tried again at the next tick."""
-    while not stop.is_set():
-        try:
-            await sweep(db, objects, settings)
-        except (PyMongoError, S3Error, ObjectStoreError, OSError):
-            log.exception("training media retention sweep failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=settings.retention_sweep_interval_s)
-        except TimeoutError:
-            continue
+    """Sweeps every ``retention_sweep_interval_s`` until ``stop`` is set."""
+    await sweep_every(
+        settings.retention_sweep_interval_s,
+        lambda: sweep(db, objects, settings),
+        stop,
+        what="training media",
+    )

@@ -29,11 +29,13 @@ from auth_gateway.http.uploads import (
 )
 from auth_gateway.terminal_view import NextStep, next_step
 from core.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
+from core.objectstore import media_ref
 from schemas import AuthAttempt, MediaRef
 from schemas.catalog import AUTH_GATEWAY
 from schemas.enums import Language, Outcome
 from schemas.fields import Identifier
 from schemas.keys import attempt_media_key
+from schemas.model_catalog import Modality
 
 router = APIRouter(tags=["terminal"], responses=error_responses({503: STARTING}))
 
@@ -122,7 +124,9 @@ async def issue_challenge(
             400: MALFORMED_BODY,
             413: "`too_large`: a file is larger than the gateway's upload limit",
             415: "`unsupported_media`: a file's content is not one of the accepted media types",
-            422: f"{INVALID_REQUEST}; `empty_upload`: a file is empty",
+            422: f"{INVALID_REQUEST}; `empty_upload`: a file is empty; `invalid_media`: a"
+            " file's header says it cannot be decoded within the gateway's limits (pixels,"
+            " channels, sample rate, length)",
             **TERMINAL_ERRORS,
         }
     ),
@@ -131,27 +135,33 @@ async def issue_challenge(
 async def verify(
     form: Annotated[VerifyForm, Form(media_type=MULTIPART)], gw: Gw, terminal_key: TerminalKey
 ) -> VerifyResponse:
-    """A login attempt, decided: accepted (with a session), refused, or to be captured again."""
+    """A login attempt, decided: accepted (with a session), refused, or to be captured again.
+
+    The media are stored (for the decision log, feedback and training capture) only once the
+    cheap checks pass: a malformed upload is refused with a 4xx, and an attempt refused before
+    its media would be read (a locked user, an unusable challenge) is decided and logged with
+    refs naming what was presented, with nothing stored at them.
+    """
     require_terminal(gw, form.terminal_id, terminal_key)
     limit = gw.settings.gateway.max_upload_bytes
     uploads = {
-        name: await read_upload(upload, limit, table, name)
-        for name, upload, table in (
-            ("face", form.face, IMAGE_MAGIC),
-            ("voice", form.voice, AUDIO_MAGIC),
+        modality: await read_upload(upload, limit, table, modality.value)
+        for modality, upload, table in (
+            (Modality.FACE, form.face, IMAGE_MAGIC),
+            (Modality.VOICE, form.voice, AUDIO_MAGIC),
         )
         if upload is not None
     }
+    for modality, sample in uploads.items():
+        problem = gw.analyser.header_problem(modality, sample.data)
+        if problem is not None:
+            raise ApiError(422, "invalid_media", f"{modality.value}: {problem}")
     attempt_id = uuid.uuid4().hex
     bucket = gw.objects.bucket("samples")
-    refs: dict[str, MediaRef] = {
-        name: await gw.objects.put_bytes(
-            bucket,
-            attempt_media_key(form.user_id, attempt_id, name),
-            sample.data,
-            sample.content_type,
-        )
-        for name, sample in uploads.items()
+    keys = {m: attempt_media_key(form.user_id, attempt_id, m.value) for m in uploads}
+    refs: dict[Modality, MediaRef] = {
+        m: media_ref(bucket, keys[m], sample.data, sample.content_type)
+        for m, sample in uploads.items()
     }
     attempt = AuthAttempt(
         producer=AUTH_GATEWAY,
@@ -159,9 +169,12 @@ async def verify(
         terminal_id=form.terminal_id,
         user_id=form.user_id,
         challenge_id=form.challenge_id,
-        face=refs.get("face"),
-        voice=refs.get("voice"),
+        face=refs.get(Modality.FACE),
+        voice=refs.get(Modality.VOICE),
     )
+    if not await gw.verifier.refused_before_media(attempt):
+        for modality, sample in uploads.items():
+            await gw.objects.put_bytes(bucket, keys[modality], sample.data, sample.content_type)
     handled = await verify_attempt(gw, attempt)
     return VerifyResponse(
         attempt_id=attempt_id,

@@ -135,8 +135,14 @@ def resample(
     return out
 
 
-def decode(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
-    """Decode WAV / FLAC / Ogg bytes to 16 kHz mono; raise :class:`InvalidAudio` otherwise."""
+# What libsndfile raises on bytes it cannot read.
+_UNREADABLE = (sf.LibsndfileError, RuntimeError, ValueError, EOFError)
+
+
+def open_checked(data: bytes, limits: AudioLimits = AudioLimits()) -> sf.SoundFile:
+    """``data`` opened from its header alone, its size, container, rate, channels and length
+    checked (or :class:`InvalidAudio`); the caller closes it. Nothing is decoded, so refusing
+    here costs next to nothing."""
     if not data:
         raise InvalidAudio("empty")
     if len(data) > limits.max_bytes:
@@ -145,24 +151,43 @@ def decode(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
     if container == "WAV":
         _check_wav_complete(data)
     try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            if f.format not in _FORMATS:
-                raise InvalidAudio("unsupported_format", f.format)
-            rate = int(f.samplerate)
-            if rate < MIN_SOURCE_RATE or rate > limits.max_rate:
-                raise InvalidAudio("unsupported_rate", f"{rate} Hz")
-            if f.channels > limits.max_channels:
-                raise InvalidAudio("too_many_channels", f"{f.channels} > {limits.max_channels}")
-            max_frames = int(limits.max_seconds * rate)
-            # Checked from the header before decoding, so a long file costs nothing ...
-            if f.frames > max_frames:
-                raise InvalidAudio("too_long", f"{f.frames / rate:.1f} s > {limits.max_seconds}")
-            # ... and the read is bounded too: a compressed stream's header can understate it.
-            samples = f.read(frames=max_frames + 1, dtype="float32", always_2d=True)
-    except InvalidAudio:
-        raise
-    except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
+        f = sf.SoundFile(io.BytesIO(data))
+    except _UNREADABLE as exc:
         raise InvalidAudio("corrupt", str(exc)) from exc
+    try:
+        _check_header(f, limits)
+    except InvalidAudio:
+        f.close()
+        raise
+    except _UNREADABLE as exc:
+        f.close()
+        raise InvalidAudio("corrupt", str(exc)) from exc
+    return f
+
+
+def _check_header(f: sf.SoundFile, limits: AudioLimits) -> None:
+    if f.format not in _FORMATS:
+        raise InvalidAudio("unsupported_format", f.format)
+    rate = int(f.samplerate)
+    if rate < MIN_SOURCE_RATE or rate > limits.max_rate:
+        raise InvalidAudio("unsupported_rate", f"{rate} Hz")
+    if f.channels > limits.max_channels:
+        raise InvalidAudio("too_many_channels", f"{f.channels} > {limits.max_channels}")
+    # A long file costs nothing: its length is in the header (decode bounds the read too).
+    if f.frames > int(limits.max_seconds * rate):
+        raise InvalidAudio("too_long", f"{f.frames / rate:.1f} s > {limits.max_seconds}")
+
+
+def decode(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
+    """Decode WAV / FLAC / Ogg bytes to 16 kHz mono; raise :class:`InvalidAudio` otherwise."""
+    with open_checked(data, limits) as f:
+        rate = int(f.samplerate)
+        max_frames = int(limits.max_seconds * rate)
+        try:
+            # Bounded: a compressed stream's header can understate its length.
+            samples = f.read(frames=max_frames + 1, dtype="float32", always_2d=True)
+        except _UNREADABLE as exc:
+            raise InvalidAudio("corrupt", str(exc)) from exc
     if samples.shape[0] == 0:
         raise InvalidAudio("empty", "no samples")
     if samples.shape[0] > max_frames:

@@ -87,13 +87,13 @@ class FaceEngine:
         self._detector: FaceDetector = detector or FallbackDetector(
             HogFaceDetector(), MmodFaceDetector(paths.detector)
         )
-        self._limits = limits or ImageLimits()
+        self.limits = limits or ImageLimits()
         self._dlib_lock = threading.Lock()
 
     def analyse(self, data: bytes) -> FaceSample:
         watch = Stopwatch()
         try:
-            image = decode_image(data, self._limits)
+            image = decode_image(data, self.limits)
         except InvalidImage as exc:
             watch.lap("decode")
             return FaceSample(

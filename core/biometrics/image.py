@@ -70,8 +70,9 @@ class DecodedImage:
     jpeg_quality: float | None
 
 
-def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
-    """Decode ``data`` (JPEG, PNG or WebP) to an upright RGB working copy, or raise InvalidImage."""
+def open_checked(data: bytes, limits: ImageLimits | None = None) -> Image.Image:
+    """``data`` opened from its header alone, its size, format and pixel count checked (or
+    :class:`InvalidImage`): nothing is decoded, so refusing here costs next to nothing."""
     limits = limits or ImageLimits()
     if not data:
         raise InvalidImage("empty")
@@ -93,6 +94,14 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
         raise InvalidImage("too_many_pixels", f"{width}x{height} > {cap} ({im.format})")
     if width < 1 or height < 1:
         raise InvalidImage("corrupt", "zero-sized image")
+    return im
+
+
+def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
+    """Decode ``data`` (JPEG, PNG or WebP) to an upright RGB working copy, or raise InvalidImage."""
+    limits = limits or ImageLimits()
+    im = open_checked(data, limits)
+    width, height = im.size
     quality = _jpeg_quality(im)
     try:
         im.draft("RGB", (limits.work_side, limits.work_side))

@@ -176,7 +176,7 @@ class VoiceEngine:
         self._encoder = VoiceEncoder(device="cpu", verbose=False, weights_fpath=weights)
         self._encoder.eval()
         self._lock = threading.Lock()
-        self._limits = limits or audio.AudioLimits()
+        self.limits = limits or audio.AudioLimits()
         self._centre = load_centre().vector() if centre is None else centre.astype(np.float32)
         if self._centre.shape != (EMBEDDING_DIM,):
             raise ValueError(f"the voice centre must have {EMBEDDING_DIM} values")
@@ -184,7 +184,7 @@ class VoiceEngine:
     def analyse(self, data: bytes) -> VoiceSample:
         watch = Stopwatch()
         try:
-            decoded = audio.decode(data, self._limits)
+            decoded = audio.decode(data, self.limits)
         except audio.InvalidAudio as exc:
             watch.lap("decode")
             return VoiceSample(

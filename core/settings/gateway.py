@@ -45,6 +45,11 @@ class GatewaySection(Section):
     # check compares with the enrolment samples only.
     recent_probes_kept: int = Field(default=50, ge=0)
     min_enrol_samples: int = Field(default=3, ge=1)
+    # NIST SP 800-63B: what terminals upload (`samples` bucket) is erased this many days after
+    # it was written, long enough for feedback to confirm a refused attempt; enrolment media
+    # the users' records name are kept (auth_gateway/samples_retention.py).
+    attempt_media_retention_days: float = Field(default=7.0, gt=0.0)
+    retention_sweep_interval_s: float = Field(default=3600.0, gt=0.0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # A whole request (an enrolment carries several files), refused before it is read.
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)

@@ -165,6 +165,9 @@ async def test_fifty_curated_samples_make_a_personal_model_the_gateway_uses(
     # Erasure takes the personal model with the person.
     removed = await gateway.erase_user(subject.user_id)
     assert removed["personal_models_bucket"] == 2 and removed["PersonalModels"] == 1, removed
+    assert removed["training_jobs"] == 1, removed
+    assert await gateway.db["training_jobs"].find_one({"request.user_id": subject.user_id}) is None
+    assert await gateway.db["training_open_jobs"].count_documents({}) == 0
     challenge = await gateway.challenges.issue(subject.user_id, NOISY_LINE)
     event = await attempt(
         gateway,
