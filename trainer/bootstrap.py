@@ -39,7 +39,8 @@ class TrainerRuntime:
     service: TrainerService
     # The deployment's admin API key (the gateway's), for retrain requests; None disables them.
     admin_key: SecretStr | None
-    # The long-running parts (``consumer``, ``activations``, ``worker``), set by whoever runs them.
+    # The long-running parts (``consumer``, ``activations``, ``worker``, ``retention``), set by
+    # whoever runs them.
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     async def probe(self) -> dict[str, str]:

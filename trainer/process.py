@@ -18,6 +18,7 @@ import uvicorn
 from core.bus import ConsumerLoop
 from core.logging import get_logger
 from core.settings import Settings
+from trainer import retention
 from trainer.bootstrap import TrainerRuntime, bootstrap
 from trainer.http import create_app
 from trainer.jobs import Job, JobRequest
@@ -63,6 +64,9 @@ async def run_parts(runtime: TrainerRuntime, stop: asyncio.Event) -> None:
     runtime.tasks["consumer"] = asyncio.create_task(consumer.run())
     runtime.tasks["activations"] = asyncio.create_task(reports.run())
     runtime.tasks["worker"] = asyncio.create_task(service.work(stop))
+    runtime.tasks["retention"] = asyncio.create_task(
+        retention.sweep_periodically(service.deps.db, runtime.objects, options, stop)
+    )
     await stop.wait()
     consumer.stop()
     reports.stop()

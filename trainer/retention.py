@@ -4,7 +4,7 @@ than needed).
 A curated sample's media (``training`` bucket) are erased ``trainer.raw_media_retention_days``
 after capture, with its ``training_samples`` document. What jobs derived from them stays: the
 snapshots (object keys + sha256) and the feature counts recorded with each (see
-:func:`trainer.dataset.record_derived`). The service sweeps after every job and on a timer
+:func:`trainer.dataset.record_derived`). The service sweeps when it starts and then on a timer
 (``trainer.retention_sweep_interval_s``).
 
 Objects go before their document: a sweep cut short leaves a document whose media are partly

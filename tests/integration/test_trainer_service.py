@@ -10,27 +10,31 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
+from auth_gateway.capture import SampleCapture
 from core.bus import ConsumerLoop
 from core.registry import ModelStatus, fetch_verified
 from core.settings import Settings
 from core.signing import TrustedKeys, generate_keypair
 from schemas import (
     ActivationStatus,
+    AuthAttempt,
     ModelActivation,
     ModelPublished,
     RetrainTrigger,
     TrainingJobUpdate,
     decode,
 )
-from schemas.enums import JobStage, JobState, RetrainReason
+from schemas.enums import JobStage, JobState, RetrainReason, SampleOrigin
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER
 from tests.integration.conftest import namespaced, with_gateway_keys
+from tests.integration.gateway_kit import QUALITIES
 from tests.integration.kafka_reader import read_topic
 from tests.integration.trainer_kit import Script, eventually, registry_for, trainer_settings
 from trainer.bootstrap import TrainerRuntime, bootstrap
@@ -477,6 +481,7 @@ async def test_a_stopping_trainer_hands_its_job_back_and_a_restarted_one_runs_it
             "consumer": "ok",
             "activations": "ok",
             "worker": "ok",
+            "retention": "ok",
             "mongo": "ok",
             "objects": "ok",
         }
@@ -564,4 +569,51 @@ async def test_triggers_are_ignored_while_training_is_disabled(settings: Setting
         assert await runtime.store.jobs() == []
     finally:
         await runtime.client.drop_database(settings.mongo.database)
+        await runtime.close()
+
+
+async def test_the_running_service_erases_curated_media_past_their_retention(
+    settings: Settings, script: Script
+) -> None:
+    short = settings.model_copy(
+        update={
+            "trainer": settings.trainer.model_copy(
+                update={"raw_media_retention_days": 1.0, "retention_sweep_interval_s": 0.2}
+            )
+        }
+    )
+    runtime = await bootstrap(short, trainers=registry_for(script))
+    db = runtime.service.deps.db
+    try:
+        capture = SampleCapture(db, runtime.objects, runtime.producer, threshold=0.0)
+        samples = runtime.objects.bucket("samples")
+        refs = {
+            name: await runtime.objects.put_bytes(samples, f"bea/a1/{name}", name.encode(), kind)
+            for name, kind in (("face", "image/jpeg"), ("voice", "audio/wav"))
+        }
+        upload = AuthAttempt(
+            producer="tests",
+            attempt_id="a1",
+            terminal_id="t1",
+            user_id="bea",
+            face=refs["face"],
+            voice=refs["voice"],
+        )
+        media = {"face": b"face", "voice": b"voice"}
+        captured = await capture.capture(upload, media, QUALITIES, SampleOrigin.ACCEPTED)
+        assert captured is not None and captured.voice is not None
+        old = datetime.now(UTC) - timedelta(days=2)
+        await db["training_samples"].update_one({"sample_id": "a1"}, {"$set": {"captured_at": old}})
+        stop = asyncio.Event()
+        parts = asyncio.create_task(run_parts(runtime, stop))
+
+        async def erased() -> bool | None:
+            return await db["training_samples"].count_documents({}) == 0 or None
+
+        await eventually(erased, timeout_s=20)
+        assert not await runtime.objects.exists(captured.voice.bucket, captured.voice.key)
+        stop.set()
+        await parts
+    finally:
+        await runtime.client.drop_database(short.mongo.database)
         await runtime.close()

@@ -9,7 +9,7 @@ from core.http.ops import METRICS_RESPONSES, Readiness, metrics_response
 from trainer.http.deps import Runtime
 
 router = APIRouter(tags=["operations"])
-PARTS = ("consumer", "activations", "worker")
+PARTS = ("consumer", "activations", "worker", "retention")
 
 
 @router.get(
@@ -17,8 +17,8 @@ PARTS = ("consumer", "activations", "worker")
     responses={503: {"model": Readiness, "description": "Not ready: see `checks`"}},
 )
 async def readyz(runtime: Runtime, response: Response) -> Readiness:
-    """Ready while both consumers (triggers, gateway reports) and the worker run and the stores
-    answer."""
+    """Ready while both consumers (triggers, gateway reports), the worker and the retention
+    sweep run and the stores answer."""
     checks = {part: _task_state(runtime, part) for part in PARTS}
     checks |= await runtime.probe()
     ready = all(value == "ok" for value in checks.values())
