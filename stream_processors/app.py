@@ -15,7 +15,9 @@ rebuilds them by replaying their (compacted) changelog topics before it consumes
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -73,6 +75,9 @@ class ProcessorApp:
             broker=f"kafka://{settings.kafka.bootstrap}",
             broker_credentials=broker_credentials(settings.kafka),
             store="memory://",
+            # Tables are in memory (state comes back from changelogs): faust's data folder only
+            # holds its bookkeeping, which must not land in whatever folder the process ran in.
+            datadir=str(Path(tempfile.gettempdir()) / f"kibalock-faust-{self.app_id}"),
             web_enabled=False,  # /healthz and /metrics are served by health.HealthServer
             autodiscover=False,
             topic_replication_factor=settings.kafka.replication_factor,
