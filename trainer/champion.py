@@ -29,7 +29,7 @@ new version's scores.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,12 +72,22 @@ class Trials:
     impostor: NDArray[np.float64]
 
 
-def split_templates(rows: FeatureSet, size: int) -> tuple[FeatureSet, FeatureSet]:
-    """Per user, the first ``size`` enrolment rows (the template) and every other row."""
+def split_templates(
+    rows: FeatureSet, size: int, *, spare_one: bool = False
+) -> tuple[FeatureSet, FeatureSet]:
+    """Per user, the first ``size`` enrolment rows (the template) and every other row.
+
+    ``spare_one``: a user with two or more enrolment rows keeps one out of the template, as a
+    clean probe (the guard's people, whose rows are all probes but the template's).
+    """
+    enrolled = Counter(
+        u for u, c in zip(rows.user_ids, rows.conditions, strict=True) if c == ENROLMENT
+    )
+    limit = {u: min(size, n - 1) if spare_one and n >= 2 else size for u, n in enrolled.items()}
     taken: dict[str, int] = defaultdict(int)
     mask = np.zeros(len(rows), dtype=bool)
     for i, (user, cond) in enumerate(zip(rows.user_ids, rows.conditions, strict=True)):
-        if cond == ENROLMENT and taken[user] < size:
+        if cond == ENROLMENT and taken[user] < limit[user]:
             taken[user] += 1
             mask[i] = True
     return rows.where(mask), rows.where(~mask)

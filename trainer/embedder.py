@@ -319,8 +319,12 @@ class EmbedderTrainer:
         halves = len(guard_users) >= 4
         threshold_guard = split.guard.of_users(set(guard_users[::2]) if halves else set())
         check_guard = split.guard.of_users(set(guard_users[1::2]) if halves else set(guard_users))
-        guard_templates, guard_probes = split_templates(check_guard, config.template_size)
-        fit_templates, fit_probes = split_templates(threshold_guard, config.template_size)
+        guard_templates, guard_probes = split_templates(
+            check_guard, config.template_size, spare_one=True
+        )
+        fit_templates, fit_probes = split_templates(
+            threshold_guard, config.template_size, spare_one=True
+        )
 
         def embedded(embed: EmbedFn) -> tuple[FeatureSet, FeatureSet, FeatureSet, FeatureSet]:
             return (

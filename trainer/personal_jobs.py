@@ -82,7 +82,8 @@ class PersonalTrainer:
         point: OperatingPoint,
     ) -> Outcome:
         train, validation, guard = (_adapted(r, champion) for r in (train, validation, guard))
-        params = fit_personal(user_id, train, self._config)
+        threshold = raw_threshold(point)
+        params = fit_personal(user_id, train, threshold, self._config)
         template = train.of_users({user_id}).in_conditions({ENROLMENT}).vectors
         scoring: ScoringConfig = self._config.scoring
         verdict = judge(user_id, params, template, validation, guard, raw_threshold(point), scoring)

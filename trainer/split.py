@@ -5,8 +5,10 @@
   and their id, so a new user displaces at most one guard user instead of re-drawing them all.
 - **validation**: of each remaining user, a share of their samples of every condition (at least
   one per condition where the user keeps another row to train on), drawn by hash of the sample
-  id. Enrolment rows always stay in train: they are the templates the validation probes are
-  compared with.
+  id; and one enrolment row of each user who has two or more: the *clean* probe that champion /
+  challenger compares with the degraded one (curated samples are all captured at terminals, so
+  without it there is no enrolment-like probe at all). The other enrolment rows stay in train:
+  they are the templates the validation probes are compared with.
 
 Too little data is an explained failure (``too_little_data``), never a model fitted on noise.
 """
@@ -64,8 +66,9 @@ def guard_users(users: Collection[str], rules: SplitRules, keep: Collection[str]
 
 
 def validation_rows(features: FeatureSet, rules: SplitRules) -> NDArray[np.bool_]:
-    """A mask of the rows held back: per user and condition (enrolment excepted), a share of
-    the rows, at least one while the user keeps a row to train on."""
+    """A mask of the rows held back: one enrolment row of each user with two or more, and per
+    user and other condition a share of the rows, at least one while the user keeps a row to
+    train on."""
     groups: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
     rows_of: defaultdict[str, int] = defaultdict(int)
     for i, (user, condition) in enumerate(zip(features.user_ids, features.conditions, strict=True)):
@@ -73,6 +76,14 @@ def validation_rows(features: FeatureSet, rules: SplitRules) -> NDArray[np.bool_
         if condition != ENROLMENT:
             groups[(user, condition)].append(i)
     mask = np.zeros(len(features), dtype=bool)
+    enrolment: defaultdict[str, list[int]] = defaultdict(list)
+    for i, (user, condition) in enumerate(zip(features.user_ids, features.conditions, strict=True)):
+        if condition == ENROLMENT:
+            enrolment[user].append(i)
+    for user, rows in sorted(enrolment.items()):
+        if len(rows) >= 2:
+            mask[min(rows, key=lambda i: _rank(rules.seed, features.sample_ids[i]))] = True
+            rows_of[user] -= 1
     for (user, _), rows in sorted(groups.items()):
         share = max(1, math.floor(rules.validation_fraction * len(rows) + 0.5))
         share = min(share, len(rows) - 1) if len(rows) > 1 else 1

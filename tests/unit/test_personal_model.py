@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 
 from core.biometrics.scoring import ScoringConfig, template_score
 from trainer.features import ENROLMENT, FeatureSet
-from trainer.personal import PersonalConfig, fit_personal, judge
+from trainer.personal import PersonalConfig, PersonalParams, fit_personal, judge
 from trainer.personal_onnx import export_personal, personal_parity
 from trainer.pipeline import JobFailed
 
@@ -69,9 +69,14 @@ def threshold_of(template: NDArray[np.float32]) -> float:
     return max(template_score(v, template, ScoringConfig()) for v in clean.vectors) + 0.1
 
 
+def fitted(train: FeatureSet, config: PersonalConfig | None = None) -> PersonalParams:
+    template = train.of_users({"u0"}).in_conditions({ENROLMENT}).vectors
+    return fit_personal("u0", train, threshold_of(template), config or PersonalConfig())
+
+
 def test_the_personal_model_lifts_the_users_noisy_probes_without_letting_the_guard_in() -> None:
     train = training()
-    params = fit_personal("u0", train)
+    params = fitted(train)
     assert params.conditions == (NOISY,)
     template = train.of_users({"u0"}).in_conditions({ENROLMENT}).vectors
     probes = rows("u0", NOISY, 20, 3)
@@ -88,7 +93,7 @@ def test_the_personal_model_lifts_the_users_noisy_probes_without_letting_the_gua
 def test_without_the_cohort_mapping_the_channel_would_let_impostors_in() -> None:
     """The mapping is what keeps the noisy channel from matching everyone on it."""
     train = training()
-    params = fit_personal("u0", train)
+    params = fitted(train)
     unmapped = type(params)(
         prototypes=params.prototypes,
         scale=np.ones_like(params.scale),
@@ -101,7 +106,7 @@ def test_without_the_cohort_mapping_the_channel_would_let_impostors_in() -> None
 
 def test_a_model_that_lets_the_guard_in_is_not_promoted() -> None:
     train = training()
-    params = fit_personal("u0", train)
+    params = fitted(train)
     template = train.of_users({"u0"}).in_conditions({ENROLMENT}).vectors
     lenient = type(params)(params.prototypes, params.scale, params.offset + 1.0, params.conditions)
     probes = rows("u0", NOISY, 5, 5)
@@ -115,13 +120,13 @@ def test_a_model_that_lets_the_guard_in_is_not_promoted() -> None:
 
 def test_too_few_curated_rows_is_an_explained_failure() -> None:
     with pytest.raises(JobFailed) as failed:
-        fit_personal("u0", training(noisy_rows=3), PersonalConfig(min_rows_per_condition=5))
+        fitted(training(noisy_rows=3), PersonalConfig(min_rows_per_condition=5))
     assert failed.value.reason == "too_little_data"
     assert "terminal-noisy 3" in failed.value.message
 
 
 def test_the_onnx_graph_matches_the_reference() -> None:
-    params = fit_personal("u0", training())
+    params = fitted(training())
     data = export_personal(params)
     check = personal_parity(data, params, guard().vectors)
     assert check.samples == len(guard())
@@ -132,3 +137,15 @@ def test_the_onnx_graph_matches_the_reference() -> None:
     with pytest.raises(JobFailed) as failed:
         personal_parity(data, tampered, guard().vectors)
     assert failed.value.reason == "parity_failed"
+
+
+def test_no_cohort_member_reaches_the_threshold_on_a_prototype_alone() -> None:
+    """The cap: the tail, not the mean, is where the operating point lies."""
+    train = training()
+    template = train.of_users({"u0"}).in_conditions({ENROLMENT}).vectors
+    threshold = threshold_of(template)
+    cohort = train.of_users(set(train.users) - {"u0"})
+    capped = fit_personal("u0", train, threshold, PersonalConfig(margin=0.5))
+    assert capped.scores(cohort.vectors).max() < threshold
+    uncapped = fit_personal("u0", train, threshold, PersonalConfig(margin=-1e9))
+    assert np.all(uncapped.offset >= capped.offset)

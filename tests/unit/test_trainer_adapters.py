@@ -36,6 +36,7 @@ from trainer.embedder import AdapterConfig, EmbedderTrainer
 from trainer.features import ENROLMENT, FeatureSet, Split
 from trainer.jobs import Job, JobRequest, job_key
 from trainer.pipeline import JobContext, JobFailed, Outcome, Progress
+from trainer.split import SplitRules, split
 
 WIDTH = 128
 KIOSK = "kiosk-7"
@@ -270,3 +271,30 @@ def test_held_back_rows_without_a_degraded_condition_are_too_little_data() -> No
     with pytest.raises(JobFailed) as failed:
         _run(only_clean, AdapterConfig(train_head=False))
     assert failed.value.reason == "too_little_data"
+
+
+def test_production_shaped_data_is_judged_with_enrolment_rows_as_clean_probes() -> None:
+    """As the snapshot lays it out: three enrolment rows per person, then curated samples all
+    from one terminal. The split itself (trainer.split) must give champion / challenger its
+    clean probes; before it held one enrolment row back, every job failed at evaluation."""
+    rows = Population.make().rows(range(22), 12, seed=1)
+    kept = np.array(
+        [
+            c == KIOSK or s.endswith(("/0/clean", "/1/clean", "/2/clean"))
+            for s, c in zip(rows.sample_ids, rows.conditions, strict=True)
+        ]
+    )
+    production = rows.where(kept)
+    assert production.conditions.count(ENROLMENT) == 3 * 22
+    rules = SplitRules(
+        guard_fraction=0.3,
+        guard_min_users=4,
+        validation_fraction=0.3,
+        min_train_users=2,
+        min_samples_per_user=2,
+    )
+    outcome, _ = _run(split(production, rules))
+    m = outcome.metrics
+    assert m["trials_genuine_clean"] > 0 and m["trials_genuine_degraded"] > 0
+    assert m["trials_impostor_guard_clean"] > 0
+    assert outcome.operating_point is not None and outcome.summary

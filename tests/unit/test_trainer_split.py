@@ -51,15 +51,15 @@ def test_guard_is_identity_disjoint_and_every_row_lands_once() -> None:
     assert sorted(ids) == sorted(data.sample_ids)
 
 
-def test_validation_holds_back_a_share_per_user_and_condition_and_no_enrolment() -> None:
+def test_validation_holds_back_a_share_per_user_and_condition_and_one_enrolment_row() -> None:
     parts = split(population(10), RULES)
-    assert ENROLMENT not in parts.validation.conditions
     for user in parts.train.users:
         held = parts.validation.of_users({user}).conditions
         assert held.count("term-1") == 2  # 25 % of 8
         assert held.count("term-2") == 1  # 25 % of 4
+        assert held.count(ENROLMENT) == 1  # the clean probe
         enrol = parts.train.of_users({user}).conditions
-        assert enrol.count(ENROLMENT) == 3
+        assert enrol.count(ENROLMENT) == 2  # the template
 
 
 def test_a_single_sample_of_a_condition_is_validated_when_the_user_has_others() -> None:
@@ -70,7 +70,10 @@ def test_a_single_sample_of_a_condition_is_validated_when_the_user_has_others() 
     with pytest.raises(JobFailed):  # c has one row only: it trains, and two users remain usable
         split(data, SplitRules(0.0, 0, 0.25, 3, 2))
     parts = split(data, rules)
-    assert sorted(parts.validation.sample_ids) == ["a/kiosk/0", "b/kiosk/0"]
+    held = sorted(parts.validation.sample_ids)
+    assert [i for i in held if "kiosk" in i] == ["a/kiosk/0", "b/kiosk/0"]
+    assert parts.validation.conditions.count(ENROLMENT) == 2  # one clean probe each
+    assert parts.train.conditions.count(ENROLMENT) == 2  # and one template row each
     assert "c/kiosk/0" in parts.train.sample_ids
 
 

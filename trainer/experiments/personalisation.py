@@ -36,7 +36,13 @@ from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, Modality, ModelR
 from trainer.champion import ChampionConfig, raw_threshold
 from trainer.experiments.corpus import Analyser, Embedded, MediaSample, capture, joined
 from trainer.features import ENROLMENT, FeatureSet
-from trainer.personal import PersonalConfig, PersonalParams, fit_personal, judge
+from trainer.personal import (
+    DEFAULT_CONFIG,
+    PersonalConfig,
+    PersonalParams,
+    fit_personal,
+    judge,
+)
 from trainer.pipeline import JobFailed
 
 HELD_CLEAN = "held-clean"  # a held-back utterance as the clean terminal captured it
@@ -146,19 +152,42 @@ def _union(*parts: FeatureSet) -> FeatureSet:
     )
 
 
-def run_personalisation(
+def captured(
     root: Path, cache_dir: Path, config: PersonalisationConfig, models_dir: Path | None = None
-) -> PersonalisationReport:
-    started = time.perf_counter()
+) -> FeatureSet:
+    """Every utterance of the folder as the experiment's terminals captured it, embedded."""
     enrol, held, curated = _pools(root, config)
     analyse, cache = Analyser(Modality.VOICE, models_dir), AnalysisCache(cache_dir)
     noisy = config.degraded.name
-    every = _union(
+    return _union(
         _rows(capture(enrol, CLEAN, analyse, cache), ENROLMENT),
         _rows(capture(held, CLEAN, analyse, cache), HELD_CLEAN),
         _rows(capture(held, config.degraded, analyse, cache), f"held-{noisy}"),
         _rows(capture(curated, config.degraded, analyse, cache), noisy),
     )
+
+
+def run_personalisation(
+    root: Path,
+    cache_dir: Path,
+    config: PersonalisationConfig,
+    models_dir: Path | None = None,
+    personal: PersonalConfig = DEFAULT_CONFIG,
+) -> PersonalisationReport:
+    started = time.perf_counter()
+    every = captured(root, cache_dir, config, models_dir)
+    return evaluate(every, config, personal, started)
+
+
+def evaluate(
+    every: FeatureSet,
+    config: PersonalisationConfig,
+    personal: PersonalConfig = DEFAULT_CONFIG,
+    started: float | None = None,
+) -> PersonalisationReport:
+    """Each enrolled speaker's personal model, fitted and judged (see the module docstring)."""
+    started = time.perf_counter() if started is None else started
+    noisy = config.degraded.name
     users = sorted(set(every.user_ids))
     order = np.random.default_rng(config.seed).permutation(len(users))
     guard_users = {users[i] for i in order[: max(2, round(len(users) * config.guard_fraction))]}
@@ -177,7 +206,7 @@ def run_personalisation(
     hits: Counter[str] = Counter()  # "<set>_before", "<set>_after", "<set>_trials"
     for subject in enrolled:
         try:
-            params = fit_personal(subject, train, PersonalConfig())
+            params = fit_personal(subject, train, threshold, personal)
         except JobFailed as exc:
             failed[exc.reason] += 1
             continue
