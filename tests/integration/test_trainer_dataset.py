@@ -23,25 +23,23 @@ from auth_gateway.bootstrap import bootstrap
 from auth_gateway.capture import SampleCapture
 from auth_gateway.gateway import Gateway
 from auth_gateway.reembed import features_version
+from bench.support.curated import QUALITIES, capture_accepted
 from core import docstore
 from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
 from core.settings.trainer import TrainerSection
-from producers.people import Person
-from schemas import AuthAttempt, TrainingSampleCaptured
+from schemas import AuthAttempt
 from schemas.enums import RetrainReason, SampleOrigin
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER, Modality
 from tests.integration.conftest import namespaced, with_gateway_keys
-from tests.integration.gateway_kit import attempt, enrol_uploads, people
+from tests.integration.gateway_kit import enrol_uploads, people
 from trainer import dataset, retention
 from trainer.extract import Engines, extract
 from trainer.features import ENROLMENT
 from trainer.jobs import Job, JobRequest
 from trainer.pipeline import JobFailed
 from trainer.training_data import load_split
-
-QUALITIES = {"face": 0.97, "voice": 0.97}
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +62,6 @@ async def gateway(td_settings: Settings, analyser: Analyser) -> AsyncIterator[Ga
     await gw.close()
 
 
-async def _capture(
-    gw: Gateway, person: Person, terminal: str, face: bytes, voice: bytes
-) -> TrainingSampleCaptured:
-    event = await attempt(
-        gw, person.user_id, face=face, voice=voice, challenge_id=None, terminal=terminal
-    )
-    captured = await gw.capture.capture(
-        event, {"face": face, "voice": voice}, QUALITIES, SampleOrigin.ACCEPTED
-    )
-    assert captured is not None
-    return captured
-
-
 def _blank_photo() -> bytes:
     ok, encoded = cv2.imencode(".jpg", np.full((240, 320, 3), 128, dtype=np.uint8))
     assert ok
@@ -95,8 +80,16 @@ async def population(gateway: Gateway, data_dir: Path) -> dict[str, object]:
         await gateway.enroller.enroll(person.user_id, faces, voices)
         for k, terminal in enumerate(("term-1", "term-1", "term-1", "term-2")):
             said = "".join(digits.choice("0123456789") for _ in range(4))
-            await _capture(gateway, person, terminal, person.probe_photo(k), person.say(said))
-    bad = await _capture(gateway, crowd[0], "term-1", _blank_photo(), b"RIFF not a wave")
+            await capture_accepted(
+                gateway,
+                person.user_id,
+                terminal,
+                face=person.probe_photo(k),
+                voice=person.say(said),
+            )
+    bad = await capture_accepted(
+        gateway, crowd[0].user_id, "term-1", face=_blank_photo(), voice=b"RIFF not a wave"
+    )
     first = await dataset.curated_items(gateway.db, Modality.VOICE)
     victim = next(d.item for d in first if d.item.user_id == crowd[1].user_id)
     bucket = gateway.objects.bucket("training")
