@@ -56,6 +56,7 @@ def run(settings: Settings, options: BenchOptions) -> dict[str, Any]:
 
 async def _bench(base: Settings, options: BenchOptions) -> dict[str, Any]:
     n, runs = (4_000, 1) if options.quick else (20_000, 3)
+    runs = options.repeat or runs
     settings = base.namespaced(f"bench{uuid.uuid4().hex[:8]}")
     await ensure_topics(settings)
     try:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bench.support.namespaces import sweep_namespaces
 from core.biometrics.dataset import DEFAULT_DATA_DIR
 from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
 from devstack import stack
 from devstack.services import kafka_admin_settings
-from tests.stack_kit import SESSION_NAMESPACES, namespaced, sweep_namespaces
+from tests.stack_kit import SESSION_NAMESPACES, namespaced
 
 if TYPE_CHECKING:
     from auth_gateway.analysis import Analyser

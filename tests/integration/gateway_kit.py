@@ -1,4 +1,5 @@
-"""Gateway test helpers: real people from the test data, and attempts as a terminal makes them."""
+"""Gateway test helpers: real people from the test data, and attempts as a terminal makes them
+(``attempt``: :func:`bench.support.curated.terminal_attempt`, shared with the benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from auth_gateway.analysis import Analyser
 from auth_gateway.bootstrap import bootstrap
 from auth_gateway.enrolment import Upload
 from auth_gateway.gateway import Gateway
+from bench.support.curated import terminal_attempt as attempt
 from core.bus import EventProducer, ensure_topics
 from core.settings import Settings
 from producers.people import Person, chimeric_people
-from schemas import AuthAttempt, TrainingSampleCaptured
-from schemas.enums import SampleOrigin
+
+__all__ = ["attempt", "enrol_uploads", "people", "running_gateway"]
 
 
 def people(data: Path) -> list[Person]:
@@ -27,35 +29,6 @@ def enrol_uploads(person: Person) -> tuple[list[Upload], list[Upload]]:
     faces = [Upload(data=d, content_type="image/jpeg") for d in person.enrol_photos()]
     voices = [Upload(data=d, content_type="audio/wav") for d in person.enrol_utterances()]
     return faces, voices
-
-
-async def attempt(
-    gw: Gateway,
-    claimed: str,
-    *,
-    face: bytes | None,
-    voice: bytes | None,
-    challenge_id: str | None,
-    terminal: str = "term-1",
-) -> AuthAttempt:
-    """Uploads the media as a terminal would and returns the attempt event."""
-    attempt_id = uuid.uuid4().hex
-    bucket = gw.objects.bucket("samples")
-    refs = {}
-    for name, data, kind in (("face", face, "image/jpeg"), ("voice", voice, "audio/wav")):
-        if data is not None:
-            refs[name] = await gw.objects.put_bytes(
-                bucket, f"{claimed}/{attempt_id}/{name}", data, kind
-            )
-    return AuthAttempt(
-        producer="tests",
-        attempt_id=attempt_id,
-        terminal_id=terminal,
-        user_id=claimed,
-        challenge_id=challenge_id,
-        face=refs.get("face"),
-        voice=refs.get("voice"),
-    )
 
 
 @asynccontextmanager
@@ -76,21 +49,3 @@ async def running_gateway(
         finally:
             await gw.client.drop_database(settings.mongo.database)
             await gw.close()
-
-
-# Qualities above the capture threshold: the sample becomes training data.
-QUALITIES = {"face": 0.97, "voice": 0.97}
-
-
-async def capture_sample(
-    gw: Gateway, person: Person, terminal: str, face: bytes, voice: bytes
-) -> TrainingSampleCaptured:
-    """A sample the gateway curated from an accepted login at ``terminal``, as in production."""
-    event = await attempt(
-        gw, person.user_id, face=face, voice=voice, challenge_id=None, terminal=terminal
-    )
-    captured = await gw.capture.capture(
-        event, {"face": face, "voice": voice}, QUALITIES, SampleOrigin.ACCEPTED
-    )
-    assert captured is not None
-    return captured

@@ -23,6 +23,7 @@ from auth_gateway.bootstrap import bootstrap
 from auth_gateway.capture import SampleCapture
 from auth_gateway.gateway import Gateway
 from auth_gateway.reembed import features_version
+from bench.support.curated import QUALITIES, capture_accepted
 from core import docstore
 from core.bus import EventProducer, ensure_topics
 from core.objectstore import ObjectStore
@@ -32,12 +33,7 @@ from schemas import AuthAttempt
 from schemas.enums import RetrainReason, SampleOrigin
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER, Modality
 from tests.integration.conftest import namespaced, with_gateway_keys
-from tests.integration.gateway_kit import (
-    QUALITIES,
-    capture_sample,
-    enrol_uploads,
-    people,
-)
+from tests.integration.gateway_kit import enrol_uploads, people
 from trainer import dataset, retention
 from trainer.extract import Engines, extract
 from trainer.features import ENROLMENT
@@ -84,8 +80,16 @@ async def population(gateway: Gateway, data_dir: Path) -> dict[str, object]:
         await gateway.enroller.enroll(person.user_id, faces, voices)
         for k, terminal in enumerate(("term-1", "term-1", "term-1", "term-2")):
             said = "".join(digits.choice("0123456789") for _ in range(4))
-            await capture_sample(gateway, person, terminal, person.probe_photo(k), person.say(said))
-    bad = await capture_sample(gateway, crowd[0], "term-1", _blank_photo(), b"RIFF not a wave")
+            await capture_accepted(
+                gateway,
+                person.user_id,
+                terminal,
+                face=person.probe_photo(k),
+                voice=person.say(said),
+            )
+    bad = await capture_accepted(
+        gateway, crowd[0].user_id, "term-1", face=_blank_photo(), voice=b"RIFF not a wave"
+    )
     first = await dataset.curated_items(gateway.db, Modality.VOICE)
     victim = next(d.item for d in first if d.item.user_id == crowd[1].user_id)
     bucket = gateway.objects.bucket("training")

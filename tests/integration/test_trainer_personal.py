@@ -23,6 +23,7 @@ from aiokafka import ConsumerRecord
 from auth_gateway.analysis import Analyser
 from auth_gateway.gateway import Gateway
 from auth_gateway.personal_models import PersonalModels
+from bench.support.curated import capture_accepted
 from core.biometrics.degrade import condition, degrade_wav
 from core.biometrics.vectors import l2_normalise
 from core.settings import Settings
@@ -35,7 +36,6 @@ from schemas.personal import personal_key, personal_record_id
 from tests.integration.conftest import namespaced, with_gateway_keys
 from tests.integration.gateway_kit import (
     attempt,
-    capture_sample,
     enrol_uploads,
     running_gateway,
 )
@@ -101,8 +101,12 @@ async def crowd(gateway: Gateway, data_dir: Path) -> list[Person]:
     for i, person in enumerate(people):
         for k in range(SUBJECT_SAMPLES if i == 0 else OTHERS_SAMPLES):
             digits = "".join(said.choice("0123456789") for _ in range(4))
-            await capture_sample(
-                gateway, person, NOISY_LINE, person.probe_photo(k), _noisy(person, digits, k)
+            await capture_accepted(
+                gateway,
+                person.user_id,
+                NOISY_LINE,
+                face=person.probe_photo(k),
+                voice=_noisy(person, digits, k),
             )
     return people
 

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from auth_gateway.capture import SampleCapture
+from bench.support.curated import QUALITIES
 from core.bus import ConsumerLoop
 from core.registry import ModelStatus, fetch_verified
 from core.settings import Settings
@@ -34,7 +35,6 @@ from schemas import (
 from schemas.enums import JobStage, JobState, RetrainReason, SampleOrigin
 from schemas.model_catalog import FACE_EMBEDDER, VOICE_EMBEDDER
 from tests.integration.conftest import namespaced, with_gateway_keys
-from tests.integration.gateway_kit import QUALITIES
 from tests.integration.kafka_reader import read_topic
 from tests.integration.trainer_kit import Script, eventually, registry_for, trainer_settings
 from trainer.bootstrap import TrainerRuntime, bootstrap
