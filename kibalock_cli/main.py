@@ -11,6 +11,7 @@ import typer
 from auth_gateway.cli import enroll_command, gateway_app
 from bench.cli import bench_command
 from devstack.cli import stack_app
+from kibalock_cli.dashboard import dashboard_command
 from kibalock_cli.demo import demo_command
 from kibalock_cli.eval import eval_command
 from kibalock_cli.models import models_app
@@ -40,6 +41,7 @@ app.command("enroll")(enroll_command)
 app.command("demo")(demo_command)
 app.add_typer(trainer_app, name="trainer")
 app.command("train")(train_command)
+app.command("dashboard")(dashboard_command)
 
 
 if __name__ == "__main__":
