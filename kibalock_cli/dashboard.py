@@ -6,7 +6,7 @@ or ``_FILE``), which its login form asks for.
 
 from __future__ import annotations
 
-import subprocess
+import os
 from importlib.util import find_spec
 from typing import Annotated
 
@@ -49,10 +49,6 @@ def dashboard_command(
         settings = settings.model_copy(update={"dashboard": options})
     options = settings.dashboard
     console.print(f"dashboard on http://{options.host}:{options.port} (Ctrl-C stops it)")
-    process = subprocess.Popen(streamlit_command(settings))
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        # The terminal sent Ctrl-C to Streamlit too: let it finish its own shutdown.
-        code = process.wait()
-    raise typer.Exit(code)
+    command = streamlit_command(settings)
+    # Streamlit takes this process's place, so Ctrl-C and SIGTERM reach it directly.
+    os.execv(command[0], command)

@@ -25,7 +25,7 @@ SOURCES: list[DataSource] = ["curated", "imported", "all"]
 
 
 def render(backend: Backend) -> None:
-    st.title("📚 LifeModo: data and retraining")
+    st.title("LifeModo: data and retraining")
     _uploads(backend)
     _retrain(backend)
     _follow(backend)

@@ -44,7 +44,7 @@ def draw(feed: FeedSnapshot, figures: StoreFigures | None) -> None:
 def _headline(feed: FeedSnapshot, figures: StoreFigures | None) -> None:
     lifemodo, kibalock = st.columns(2)
     with lifemodo:
-        st.header("📚 LifeModo")
+        st.header("LifeModo")
         st.metric("Models trained", frames.models_trained(feed.jobs))
         published = (
             None
@@ -54,7 +54,7 @@ def _headline(feed: FeedSnapshot, figures: StoreFigures | None) -> None:
         st.metric("Versions published by training", "—" if published is None else published)
         st.metric("Jobs queued or running", len(frames.open_jobs(feed.jobs)))
     with kibalock:
-        st.header("🔐 KibaLock")
+        st.header("KibaLock")
         st.metric("Active models", "—" if figures is None else len(figures.active))
         st.metric("Users", "—" if figures is None else figures.users)
         latest = frames.latest_global(feed.metrics)
