@@ -73,19 +73,11 @@ def terminal_totals(volume: pd.DataFrame) -> pd.DataFrame:
     return totals.sort_values(["attempts", "terminal"], ascending=[False, True], ignore_index=True)
 
 
-def latest_global(
-    metrics: Sequence[MetricWindow], kind: WindowKind = WindowKind.TUMBLING
-) -> MetricWindow | None:
-    """The most recent window over everything, or None before the first one."""
-    windows = _windows(metrics, MetricDimension.GLOBAL, kind)
-    return max(windows, key=lambda m: m.window_end) if windows else None
-
-
-def latest_accuracy(metrics: Sequence[MetricWindow]) -> float | None:
-    """The latest global accuracy that is defined (a window with labelled attempts)."""
+def latest_accuracy(metrics: Sequence[MetricWindow]) -> MetricWindow | None:
+    """The latest global window whose accuracy is defined (it had labelled attempts)."""
     windows = _windows(metrics, MetricDimension.GLOBAL, WindowKind.TUMBLING)
     defined = [m for m in windows if m.accuracy is not None]
-    return max(defined, key=lambda m: m.window_end).accuracy if defined else None
+    return max(defined, key=lambda m: m.window_end) if defined else None
 
 
 def jobs_table(jobs: Iterable[TrainingJobUpdate]) -> pd.DataFrame:

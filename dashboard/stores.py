@@ -24,6 +24,11 @@ class StoreFigures(BaseModel):
     def active(self) -> list[ModelRecord]:
         return [m for m in self.models if m.status is ModelStatus.ACTIVE]
 
+    @property
+    def trained(self) -> list[ModelRecord]:
+        """Versions a LifeModo job trained (not packaged, not imported)."""
+        return [m for m in self.models if m.manifest.training_job_id is not None]
+
 
 class Stores:
     """One MongoDB client, opened on first use by the event loop that uses it."""

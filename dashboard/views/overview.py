@@ -46,22 +46,18 @@ def _headline(feed: FeedSnapshot, figures: StoreFigures | None) -> None:
     with lifemodo:
         st.header("LifeModo")
         st.metric("Models trained", frames.models_trained(feed.jobs))
-        published = (
-            None
-            if figures is None
-            else sum(1 for m in figures.models if m.manifest.training_job_id)
+        st.metric(
+            "Versions published by training", "—" if figures is None else len(figures.trained)
         )
-        st.metric("Versions published by training", "—" if published is None else published)
         st.metric("Jobs queued or running", len(frames.open_jobs(feed.jobs)))
     with kibalock:
         st.header("KibaLock")
         st.metric("Active models", "—" if figures is None else len(figures.active))
         st.metric("Users", "—" if figures is None else figures.users)
-        latest = frames.latest_global(feed.metrics)
-        accuracy = frames.latest_accuracy(feed.metrics)
+        latest = frames.latest_accuracy(feed.metrics)
         st.metric(
             "Accuracy (latest window)",
-            frames.percent(accuracy),
+            frames.percent(None if latest is None else latest.accuracy),
             help=None if latest is None else f"window ending {latest.window_end:%H:%M:%S} UTC",
         )
 

@@ -68,9 +68,9 @@ def test_the_latest_defined_global_accuracy() -> None:
         window(3, genuine=0, impostor=0, attempts=4),  # nothing labelled: undefined
         window(2, false_rejects=5),
     ]
-    assert frames.latest_accuracy(metrics) == 45 / 50
-    latest = frames.latest_global(metrics)
-    assert latest is not None and latest.window_end == T0 + timedelta(minutes=3)
+    latest = frames.latest_accuracy(metrics)
+    assert latest is not None and latest.accuracy == 45 / 50
+    assert latest.window_end == T0 + timedelta(minutes=2)
     assert frames.percent(0.94) == "94.0%" and frames.percent(None) == "—"
 
 
