@@ -16,6 +16,7 @@ COPY stream_processors ./stream_processors
 COPY trainer ./trainer
 COPY devstack ./devstack
 COPY bench ./bench
+COPY dashboard ./dashboard
 COPY kibalock_cli ./kibalock_cli
 RUN /opt/kibalock/bin/uv pip install --python /opt/kibalock/bin/python --no-cache .
 

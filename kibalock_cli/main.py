@@ -11,6 +11,7 @@ import typer
 from auth_gateway.cli import enroll_command, gateway_app
 from bench.cli import bench_command
 from devstack.cli import stack_app
+from kibalock_cli.dashboard import dashboard_command
 from kibalock_cli.deadletter import deadletter_app
 from kibalock_cli.demo import demo_command
 from kibalock_cli.eval import eval_command
@@ -42,6 +43,7 @@ app.command("demo")(demo_command)
 app.add_typer(trainer_app, name="trainer")
 app.command("train")(train_command)
 app.add_typer(deadletter_app, name="deadletter")
+app.command("dashboard")(dashboard_command)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from trainer.importer import ImportOutcome, ImportProgress
+    from trainer.importer import ImportOutcome
 
 
 def import_command(
@@ -48,7 +48,8 @@ def import_command(
         TimeElapsedColumn,
     )
 
-    from trainer.importer import ImportRefused
+    from core.settings import get_settings
+    from trainer.importer import ImportRefused, import_media
 
     console = Console(stderr=as_json)
     columns = (
@@ -64,7 +65,9 @@ def import_command(
             bar.update(task, completed=done, total=total, description=name or "done")
 
         try:
-            outcome = asyncio.run(_import(path, user, source, advance))
+            outcome = asyncio.run(
+                import_media(get_settings(), path, user_id=user, source=source, progress=advance)
+            )
         except (ImportRefused, ValidationError) as exc:
             console.print(f"[red]refused:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -75,25 +78,6 @@ def import_command(
     record = outcome.record
     if not outcome.already_imported and not record.files and not record.duplicates:
         raise typer.Exit(1)
-
-
-async def _import(
-    path: Path, user: str | None, source: str | None, progress: ImportProgress
-) -> ImportOutcome:
-    from core import docstore
-    from core.objectstore import ObjectStore
-    from core.settings import get_settings
-    from trainer.importer import Importer
-
-    settings = get_settings()
-    objects = ObjectStore(settings)
-    await objects.ensure_buckets(["training"])
-    client = docstore.client(settings)
-    try:
-        importer = Importer(client[settings.mongo.database], objects)
-        return await importer.run(path, user_id=user, source=source, progress=progress)
-    finally:
-        await client.close()
 
 
 def _summary(console: Console, outcome: ImportOutcome) -> None:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from core import docstore
 from core.biometrics.audio import (
     SAMPLE_RATE,
     VAD_FRAME_MS,
@@ -54,6 +55,7 @@ from trainer.pdf_pages import InvalidPdf, render_pages
 
 if TYPE_CHECKING:
     from core.biometrics.face_detect import FaceDetector
+    from core.settings import Settings
     from trainer.ocr import PageReader
 
 COLLECTION = "training_imports"
@@ -288,6 +290,26 @@ class Importer:
         return await self._objects.put_bytes(
             self._objects.bucket("training"), key, data, content_type
         )
+
+
+async def import_media(
+    settings: Settings,
+    path: Path,
+    *,
+    user_id: str | None = None,
+    source: str | None = None,
+    progress: ImportProgress | None = None,
+) -> ImportOutcome:
+    """One import into the configured stores: what ``kibalock trainer import`` and the
+    dashboard's uploads both run."""
+    objects = ObjectStore(settings)
+    await objects.ensure_buckets(["training"])
+    client = docstore.client(settings)
+    try:
+        importer = Importer(client[settings.mongo.database], objects)
+        return await importer.run(path, user_id=user_id, source=source, progress=progress)
+    finally:
+        await client.close()
 
 
 class _Run:

@@ -1,7 +1,7 @@
 """The admin API key: one ``X-API-Key`` header, compared in constant time with the configured key.
 
-The gateway and the trainer read the same key (``gateway.api_key`` or ``gateway.api_key_file``):
-one admin credential per deployment.
+The gateway, the trainer and the dashboard read the same key (``gateway.api_key`` or
+``gateway.api_key_file``): one admin credential per deployment.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ UNAUTHORIZED = "`unauthorized`: no valid `X-API-Key` header"
 ADMIN_DISABLED = "`admin_disabled`: no admin API key is configured"
 
 
+def admin_key_matches(expected: SecretStr, given: str) -> bool:
+    """Whether ``given`` is the admin key, compared in constant time (no timing oracle)."""
+    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+
+
 def check_admin_key(expected: SecretStr | None, given: str | None) -> None:
     """Raises :class:`ApiError` 503 without a configured key, 401 for a missing or wrong one."""
     if expected is None:
         raise ApiError(503, "admin_disabled", "no admin API key is configured")
-    if given is None or not hmac.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
-    ):
+    if given is None or not admin_key_matches(expected, given):
         raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")

@@ -22,6 +22,7 @@ from pydantic_settings import (
 from core.settings import legacy
 from core.settings.backends import KafkaSection, MongoSection, S3Section, StackSection, home_cache
 from core.settings.base import ExpandedPath
+from core.settings.dashboard import DashboardSection
 from core.settings.files import CONFIG_ENV, check_known_keys, keys_under, load_config_file
 from core.settings.gateway import GatewaySection
 from core.settings.models import ModelsSection
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     trainer: TrainerSection = Field(default_factory=TrainerSection)
     processors: ProcessorsSection = Field(default_factory=ProcessorsSection)
+    dashboard: DashboardSection = Field(default_factory=DashboardSection)
     models: ModelsSection = Field(default_factory=ModelsSection)
     stack: StackSection = Field(default_factory=StackSection)
     kafka: KafkaSection = Field(default_factory=KafkaSection)

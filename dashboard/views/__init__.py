@@ -1,0 +1,1 @@
+"""The dashboard's pages: each draws from a :class:`dashboard.backend.Backend`."""
