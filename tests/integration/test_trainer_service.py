@@ -223,8 +223,11 @@ async def test_two_workers_never_run_the_same_job(
         await other.close()
     assert sorted(script.runs) == sorted(j.job_id for j in jobs)
     assert all(j.state is JobState.SUCCEEDED and j.attempts == 1 for j in jobs)
-    versions = sorted(j.result_version or "" for j in jobs)
-    assert len(set(versions)) == len(users)
+    # Per-user jobs: each user's own line of versions, and never the shared model's.
+    assert [j.result_version for j in jobs] == ["1.1.0"] * len(users)
+    assert await runtime.service.registry.versions(FACE_EMBEDDER) == []
+    personal = runtime.service.deps.db["personal_models"]
+    assert sorted([d["user_id"] async for d in personal.find({})]) == users
 
 
 async def test_a_slow_trainer_keeps_its_job_by_heartbeating(
