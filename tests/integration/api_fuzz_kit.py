@@ -31,7 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ADMIN_HEADER = "X-API-Key"
 TERMINAL_HEADER = "X-Terminal-Key"
-# Checks every run makes; an authenticated run adds "positive_data_acceptance".
+# Checks every run makes; a run with the right keys adds that what the document allows is
+# accepted and what it does not is refused.
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -201,7 +202,11 @@ def fuzz(
 ) -> Run:
     """schemathesis against ``served`` with ``credentials``; ``hooks`` adds the service's own
     schema hooks, ``operations`` its per-operation configuration."""
-    checks = [*CHECKS, "positive_data_acceptance"] if credentials.valid else list(CHECKS)
+    checks = (
+        [*CHECKS, "positive_data_acceptance", "negative_data_rejection"]
+        if credentials.valid
+        else list(CHECKS)
+    )
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,

@@ -4,8 +4,9 @@ The gateway (real stack, real face and voice engines) and the trainer (real stac
 service) serve HTTP under uvicorn on a free loopback port; schemathesis reads each one's
 ``/openapi.json`` and sends what the document allows, and what it does not, to every operation:
 
-- with the right keys: no schema-valid request may be refused, no response may be undocumented
-  (status, media type, body or headers) and none may be a server error;
+- with the right keys: no schema-valid request may be refused, no schema-invalid one accepted,
+  no response may be undocumented (status, media type, body or headers) and none may be a
+  server error;
 - with no key, a wrong key, or the other kind of key (a terminal's key as the admin key, the
   admin key as a terminal's): every secured operation is refused, admin operations before the
   body is read, and nothing is stored.
