@@ -34,10 +34,12 @@ PASSWORDS = {
     "GATEWAY_MONGO_PASSWORD": "MongoDB user gateway",
     "PROVISION_MONGO_PASSWORD": "MongoDB user provision",
     "PUBLISHER_MONGO_PASSWORD": "MongoDB user publisher",
+    "TRAINER_MONGO_PASSWORD": "MongoDB user trainer, for a trainer run against these stores",
     "GATEWAY_S3_SECRET": "MinIO user gateway",
     "PROVISION_S3_SECRET": "MinIO user provision",
     "PUBLISHER_S3_SECRET": "MinIO user publisher",
     "TERMINAL_S3_SECRET": "MinIO user terminal (put-only on samples/), for the terminals",
+    "TRAINER_S3_SECRET": "MinIO user trainer, for a trainer run against these stores",
 }
 
 

@@ -78,6 +78,17 @@ async def test_the_publisher_writes_models_and_reads_no_media(secure: Settings) 
     await refused(publisher.put_bytes(publisher.bucket("training"), "bob/x", JPEG))
 
 
+async def test_the_trainer_reads_media_and_writes_training_data_only(secure: Settings) -> None:
+    gateway = store(secure, "gateway")
+    media = await gateway.put_bytes(gateway.bucket("samples"), "erin/enrol/face-0", JPEG)
+    trainer = store(secure, "trainer")
+    assert await trainer.get_bytes(media) == JPEG
+    copy = await trainer.put_bytes(trainer.bucket("training"), "erin/imported/face-0", JPEG)
+    assert await trainer.get_bytes(copy) == JPEG
+    await refused(trainer.put_bytes(trainer.bucket("samples"), "erin/a1/face", JPEG))
+    await refused(trainer.delete(trainer.bucket("samples"), "erin/enrol/face-0"))
+
+
 async def test_provisioning_creates_buckets_and_reads_nothing(secure: Settings) -> None:
     gateway = store(secure, "gateway")
     media = await gateway.put_bytes(gateway.bucket("samples"), "carol/a1/voice", b"RIFFWAVE")

@@ -171,7 +171,8 @@ def _minio_users() -> set[str]:
 
 def test_each_service_has_its_own_credentials(config: dict[str, Any], generated: Path) -> None:
     policies = {p.stem for p in (ROOT / "deploy" / "minio-policies").glob("*.json")}
-    assert _minio_users() == policies and _mongo_users() == {"gateway", "provision", "publisher"}
+    assert _minio_users() == policies
+    assert _mongo_users() == {"gateway", "provision", "publisher", "trainer"}
     for name, service in _kibalock_services(config).items():
         env = service["environment"]
         if "KIBALOCK_S3__ACCESS_KEY" in env:
