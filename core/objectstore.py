@@ -89,6 +89,10 @@ class ObjectStore:
                         raise
         return created
 
+    async def set_bucket_policy(self, bucket: str, policy: str) -> None:
+        """Replaces ``bucket``'s policy with the JSON document ``policy``."""
+        await asyncio.to_thread(self._client.set_bucket_policy, bucket, policy)
+
     async def list_buckets(self) -> list[str]:
         buckets = await asyncio.to_thread(self._client.list_buckets)
         return [b.name for b in buckets]

@@ -1,5 +1,9 @@
 """Writes the keys and passwords docker-compose.yml needs: ``secrets/`` and ``.env``.
 
+Kafka passwords are files, one per principal (``secrets/kafka/ROLE.password``): the services
+read them through ``KIBALOCK_KAFKA__PASSWORD_FILE``, and the broker and its ``kafka-init`` job
+through Compose secrets. The terminal and trainer ones are for those clients where they run.
+
 Run it once, beside docker-compose.yml, with the project's Python (``.venv/bin/python
 deploy/make_secrets.py``). A file that exists is kept: templates are sealed with the template
 key, and the databases were initialised with the passwords, so replacing either would lock the
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from auth_gateway.crypto import new_key
 from core.signing import generate_keypair
+from devstack.kafka_roles import Role
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,9 +34,12 @@ PASSWORDS = {
     "GATEWAY_MONGO_PASSWORD": "MongoDB user gateway",
     "PROVISION_MONGO_PASSWORD": "MongoDB user provision",
     "PUBLISHER_MONGO_PASSWORD": "MongoDB user publisher",
+    "TRAINER_MONGO_PASSWORD": "MongoDB user trainer, for a trainer run against these stores",
     "GATEWAY_S3_SECRET": "MinIO user gateway",
     "PROVISION_S3_SECRET": "MinIO user provision",
     "PUBLISHER_S3_SECRET": "MinIO user publisher",
+    "TERMINAL_S3_SECRET": "MinIO user terminal (put-only on samples/), for the terminals",
+    "TRAINER_S3_SECRET": "MinIO user trainer, for a trainer run against these stores",
 }
 
 
@@ -60,6 +68,13 @@ def make_secrets(root: Path) -> list[Path]:
     for name, make in makers.items():
         if _write(folder / name, make() + "\n", 0o644):
             written.append(folder / name)
+    kafka = folder / "kafka"
+    kafka.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(kafka, 0o700)
+    for role in Role:
+        # URL-safe: the JAAS and SCRAM syntaxes of the broker's tools need no quoting of it.
+        if _write(kafka / f"{role.value}.password", secrets.token_urlsafe(24) + "\n", 0o644):
+            written.append(kafka / f"{role.value}.password")
     if not (folder / "models.key").exists():
         private, public = generate_keypair()
         # A new private key needs its own public half, whatever models.pub held.

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Per-service MinIO users, each with only its own policy (minio-policies/NAME.json). Runs as the
-# minio-init container, the only place besides minio that sees the root credentials. Idempotent:
-# a user's secret is reset to the one in .env and its policy attached again.
+# Per-service MinIO users, each with only its own policy (minio-policies/NAME.json), and those
+# of the clients that run elsewhere: the terminals' (put-only on samples/: a terminal on the
+# Kafka path uploads its captures there and may read nothing) and a trainer's. Runs as the
+# minio-init container, the only place besides minio that sees the root credentials.
+# Idempotent: a user's secret is reset to the one in .env and its policy attached again.
 set -eu
 
 mc alias set root http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null
@@ -17,3 +19,5 @@ add_user() { # name secret
 add_user gateway "$GATEWAY_S3_SECRET"
 add_user provision "$PROVISION_S3_SECRET"
 add_user publisher "$PUBLISHER_S3_SECRET"
+add_user terminal "$TERMINAL_S3_SECRET"
+add_user trainer "$TRAINER_S3_SECRET"

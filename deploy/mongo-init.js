@@ -6,6 +6,8 @@ for (const [user, variable] of [
   ["gateway", "GATEWAY_MONGO_PASSWORD"],
   ["provision", "PROVISION_MONGO_PASSWORD"],
   ["publisher", "PUBLISHER_MONGO_PASSWORD"],
+  // For a trainer run against these stores (it is no compose service).
+  ["trainer", "TRAINER_MONGO_PASSWORD"],
 ]) {
   const pwd = process.env[variable];
   if (!pwd) {

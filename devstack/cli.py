@@ -48,7 +48,8 @@ def up(
         bool,
         typer.Option(
             "--secure",
-            help="Kafka with SASL/SCRAM and ACLs, one principal per role (as stack.secure_kafka)",
+            help="Kafka with SASL/SCRAM and ACLs, one principal per role, and S3 with one user"
+            " per role (as stack.secure_kafka and stack.secure_s3)",
         ),
     ] = False,
     only: Annotated[
@@ -63,7 +64,7 @@ def up(
 
     settings = get_settings()
     if secure:
-        stack = settings.stack.model_copy(update={"secure_kafka": True})
+        stack = settings.stack.model_copy(update={"secure_kafka": True, "secure_s3": True})
         settings = settings.model_copy(update={"stack": stack})
     with console.status("starting the stack") as spinner:
         try:
@@ -77,6 +78,8 @@ def up(
     _print_provisioned(report.provisioned)
     if settings.stack.secure_kafka and report.provisioned.kafka_principals is not None:
         _print_kafka_logins(settings)
+    if report.provisioned.s3_users is not None:
+        _print_s3_logins(settings)
 
 
 def _print_kafka_logins(settings: Settings) -> None:
@@ -92,6 +95,15 @@ def _print_kafka_logins(settings: Settings) -> None:
         console.print(f"  {role.value:<10} {path}")
 
 
+def _print_s3_logins(settings: Settings) -> None:
+    from devstack.s3_secure import write_env_files
+
+    files = write_env_files(settings)
+    console.print("S3 users (each allowed what deploy/minio-policies/USER.json allows; mode 0600):")
+    for user, path in files.items():
+        console.print(f"  {user:<10} {path}")
+
+
 def _print_provisioned(done: Provisioned) -> None:
     console.print(
         f"topics created: {len(done.topics_created)}; buckets created: {len(done.buckets_created)}"
@@ -101,6 +113,10 @@ def _print_provisioned(done: Provisioned) -> None:
         console.print(
             f"Kafka principals: {acls.users} role(s) + admin; ACLs: {acls.acls_total} "
             f"({acls.acls_created} created, {acls.acls_deleted} removed)"
+        )
+    if done.s3_users is not None:
+        console.print(
+            f"S3 users: {', '.join(done.s3_users)}; bucket policies: {done.s3_bucket_policies}"
         )
     if done.ttl_emulated:
         console.print(f"TTL indexes emulated by purge jobs: {', '.join(done.ttl_emulated)}")

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import subprocess
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from pydantic import BaseModel, SecretStr
 from core.settings import Settings
 from devstack import artifacts
 from devstack.kafka_roles import SUPER_USER, Role, role_acls
+from devstack.secret_files import generated_secret
 
 PROVISIONER = artifacts.HERE / "kafka" / "Provision.java"
 MECHANISM = "SCRAM-SHA-512"
@@ -54,20 +53,7 @@ def password_file(settings: Settings, role: Role) -> Path:
 
 def role_password(settings: Settings, role: Role) -> SecretStr:
     """The role's password, generated and written (0600) on first use."""
-    path = password_file(settings, role)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-        # URL-safe characters: the JAAS and --add-scram syntaxes need no quoting of them.
-        secret = secrets.token_urlsafe(24)
-        # O_EXCL: two `stack up` racing must not each write a different password.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return SecretStr(path.read_text().strip())
-        with os.fdopen(fd, "w") as out:
-            out.write(secret + "\n")
-    return SecretStr(path.read_text().strip())
+    return generated_secret(password_file(settings, role))
 
 
 def as_role(settings: Settings, role: Role) -> Settings:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core.settings import Settings
-from devstack import artifacts, kafka_secure
+from devstack import artifacts, kafka_secure, s3_secure
 
 KAFKA_LOG4J = """\
 status = warn
@@ -220,13 +220,22 @@ async def _mongo_health(settings: Settings) -> str:
 # --- S3 ----------------------------------------------------------------------------------------
 
 
+def _s3_root(settings: Settings, data_dir: Path) -> Path:
+    # The secure store keeps its objects apart: its buckets carry policies the plain one lacks.
+    return s3_secure.s3_dir(data_dir) / "data" if settings.stack.secure_s3 else data_dir / "s3"
+
+
 def _prepare_s3(settings: Settings, data_dir: Path) -> Launch:
     binary = artifacts.versitygw_binary(settings)
     host, port = _host_port(settings.s3.endpoint)
-    root = data_dir / "s3"
+    root = _s3_root(settings, data_dir)
     root.mkdir(parents=True, exist_ok=True)
+    iam: list[str] = []
+    if settings.stack.secure_s3:
+        s3_secure.write_iam(settings)
+        iam = ["--iam-dir", str(s3_secure.iam_dir(data_dir))]
     return Launch(
-        argv=[str(binary), "--port", f"{host}:{port}", "posix", str(root)],
+        argv=[str(binary), "--port", f"{host}:{port}", *iam, "posix", str(root)],
         # Credentials through the environment keep them out of `ps` output.
         env={
             "ROOT_ACCESS_KEY": settings.s3.access_key,
@@ -272,6 +281,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             s3_port,
             _prepare_s3,
             _s3_health,
+            argv_marker=str(_s3_root(settings, settings.stack.data_dir)),
         ),
     ]
 

@@ -19,7 +19,7 @@ from core import docstore
 from core.bus import ensure_topics
 from core.objectstore import ObjectStore
 from core.settings import Settings
-from devstack import process
+from devstack import process, s3_secure
 from devstack.kafka_secure import Provisioned as KafkaPrincipals
 from devstack.services import (
     ServiceSpec,
@@ -50,6 +50,9 @@ class Provisioned(BaseModel):
     ttl_emulated: list[str]
     # The secure broker's role principals and ACLs; None on a PLAINTEXT broker.
     kafka_principals: KafkaPrincipals | None = None
+    # The secure object store's users, and how many buckets have a policy; None on a plain one.
+    s3_users: list[str] | None = None
+    s3_bucket_policies: int | None = None
 
 
 class UpReport(BaseModel):
@@ -169,6 +172,12 @@ async def provision(settings: Settings, names: list[str] | None = None) -> Provi
         done.topics_created = await ensure_topics(kafka_admin_settings(settings))
     if "s3" in names:
         done.buckets_created = await ObjectStore(settings).ensure_buckets()
+        if settings.stack.secure_s3:
+            # A running store was given its users when it started; rewritten all the same, so
+            # that a user added since is known after versitygw's IAM cache expires.
+            s3_secure.write_iam(settings)
+            done.s3_users = list(s3_secure.policies())
+            done.s3_bucket_policies = await s3_secure.apply_bucket_policies(settings)
     if "ferretdb" in names:
         client = docstore.client(settings)
         try:

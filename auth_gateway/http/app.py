@@ -8,8 +8,11 @@ from fastapi import FastAPI
 
 from auth_gateway.gateway import Gateway
 from auth_gateway.http import admin, models, ops, terminal
+from auth_gateway.http.deps import TERMINAL_DOOR, ready
 from auth_gateway.http.uploads import MODEL_UPLOAD_FACTOR
 from core.http.access_log import AccessLog
+from core.http.admin_key import admin_door
+from core.http.doors import DoorKeeper
 from core.http.errors import install_error_handlers
 from core.http.guard import RequestGuard
 from core.http.ops import health_router
@@ -17,7 +20,6 @@ from core.settings.gateway import GatewaySection
 
 # The form's other fields and boundaries, beside a model file of the largest size allowed.
 FORM_OVERHEAD = 64 * 1024
-ADMIN_UPLOADS = {"/enroll", "/api/import_model"}
 
 
 def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
@@ -37,12 +39,10 @@ def create_app(gateway_ref: Callable[[], Gateway | None]) -> FastAPI:
             return MODEL_UPLOAD_FACTOR * options.max_upload_bytes + FORM_OVERHEAD
         return options.max_request_bytes
 
-    # Before any body is read: the size, and the admin key's presence on the heavy admin uploads.
-    app.add_middleware(
-        RequestGuard,
-        max_body_bytes=body_limit,
-        header_required={"x-api-key": ADMIN_UPLOADS},
-    )
+    # Outermost last: the access log, then the size, then the keys, all before any body is read.
+    doors = [admin_door(lambda: ready(gateway_ref()).admin_key), TERMINAL_DOOR]
+    app.add_middleware(DoorKeeper, api=app, doors=doors)
+    app.add_middleware(RequestGuard, max_body_bytes=body_limit)
     app.add_middleware(AccessLog)
     for router in (terminal.router, admin.router, models.router, ops.router, health_router):
         app.include_router(router)

@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from auth_gateway.gateway import Gateway
 from core.http.admin_key import ADMIN_DISABLED, ADMIN_KEY, UNAUTHORIZED, check_admin_key
+from core.http.doors import Door
 from core.http.errors import ApiError
 
 TERMINAL_KEY = APIKeyHeader(
@@ -16,6 +17,14 @@ TERMINAL_KEY = APIKeyHeader(
     scheme_name="TerminalKey",
     auto_error=False,
     description="the terminal's own key (`kibalock gateway terminal-key TERMINAL_ID`)",
+)
+# Only its presence at the door: the key is the key of the terminal_id in the body.
+TERMINAL_DOOR = Door(
+    scheme=TERMINAL_KEY.scheme_name,
+    header=TERMINAL_KEY.model.name,
+    missing=ApiError(
+        401, "unauthorized_terminal", "a valid X-Terminal-Key for this terminal is required"
+    ),
 )
 STARTING = "`starting`: the gateway is still loading its models"
 TERMINAL_ERRORS = {
@@ -31,11 +40,15 @@ def loaded_gateway(request: Request) -> Gateway | None:
     return gateway
 
 
-def current_gateway(request: Request) -> Gateway:
-    gateway = loaded_gateway(request)
+def ready(gateway: Gateway | None) -> Gateway:
+    """``gateway`` once it is loaded; 503 ``starting`` before."""
     if gateway is None:
         raise ApiError(503, "starting", "the gateway is still loading its models")
     return gateway
+
+
+def current_gateway(request: Request) -> Gateway:
+    return ready(loaded_gateway(request))
 
 
 Gw = Annotated[Gateway, Depends(current_gateway)]

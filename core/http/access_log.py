@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.logging import get_logger
 
 log = get_logger("http.access")
+# Scope key for the route template of a request refused before routing (core/http/doors.py).
+ROUTE_TEMPLATE = "kibalock.route_template"
 
 
 class AccessLog:
@@ -35,11 +37,11 @@ class AccessLog:
         try:
             await self.app(scope, receive, tracked)
         finally:
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", None)
             log.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", "(no route)"),
+                route=route or scope.get(ROUTE_TEMPLATE, "(no route)"),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
+from starlette.types import Send
 
 from schemas.fields import Code
 
@@ -56,6 +58,23 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
         f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
     ]
     return _body("invalid_request", "; ".join(problems), 422)
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """The JSON error body sent on a raw ASGI channel, for middleware that answers before the
+    application (and its exception handlers) is reached."""
+    body = json.dumps({"error": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def install_error_handlers(app: FastAPI, service: str) -> None:

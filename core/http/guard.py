@@ -1,19 +1,19 @@
-"""Refusing a request before its body is read: too big, or without the credentials it needs.
+"""Refusing a request whose body is too big, before it is read.
 
 FastAPI reads (and spools to disk) a whole multipart body before any dependency runs, so a route's
 own checks come too late to protect the process: anyone could make it receive gigabytes. This
 ASGI middleware answers first: ``413 too_large`` when ``Content-Length`` says the body is over
-the limit, or when the bytes received pass it (a chunked body); ``401 unauthorized`` for the
-paths that need a header (the admin key, say) when that header is missing. The routes still check
-the header's value; this only stops the anonymous at the door.
+the limit, or when the bytes received pass it (a chunked body). Keys are checked before this, by
+:mod:`core.http.doors`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.http.errors import send_error
 
 
 class _TooLarge(BaseException):
@@ -27,28 +27,21 @@ class RequestGuard:
         app: ASGIApp,
         *,
         max_body_bytes: Callable[[str], int],
-        header_required: dict[str, Collection[str]] | None = None,
     ) -> None:
         self.app = app
         # A callable of the path: the limit comes from settings that may be loaded after the
         # app is built, and an upload route may allow more than the others.
         self.max_body_bytes = max_body_bytes
-        # header name (lower case) -> the paths that need it
-        self.header_required = header_required or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
-        for header, paths in self.header_required.items():
-            if scope["path"] in paths and header not in headers:
-                await _answer(send, 401, "unauthorized", f"a valid {header} header is required")
-                return
         limit = self.max_body_bytes(scope["path"])
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _answer(send, 413, "too_large", f"the request body is over {limit} bytes")
+            await send_error(send, 413, "too_large", f"the request body is over {limit} bytes")
             return
         received = 0
         started = False
@@ -71,19 +64,4 @@ class RequestGuard:
             await self.app(scope, counted, tracked)
         except _TooLarge:
             if not started:
-                await _answer(send, 413, "too_large", f"the request body is over {limit} bytes")
-
-
-async def _answer(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": code, "message": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+                await send_error(send, 413, "too_large", f"the request body is over {limit} bytes")

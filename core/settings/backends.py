@@ -84,4 +84,7 @@ class StackSection(Section):
     # Kafka with SASL/SCRAM on its client listener, the broker's authorizer, and one principal
     # (with ACLs) per role; their passwords are written under ``{data_dir}/kafka-secure``.
     secure_kafka: bool = False
+    # S3 with one user per role (deploy/minio-policies), enforced by bucket policies; their
+    # secrets are written under ``{data_dir}/s3-secure``. The root stays ``s3.access_key``.
+    secure_s3: bool = False
     start_timeout_s: float = Field(default=120.0, gt=0)

@@ -1,51 +1,68 @@
-"""The published OpenAPI document tells the truth (issue 9): schemathesis against a live gateway.
+"""Every REST service's OpenAPI document tells the truth, and its doors hold (issues 9 and 12).
 
-A real gateway (real stack, real face and voice engines) serves HTTP on a free loopback port;
-schemathesis reads ``/openapi.json`` from it and sends what the document allows to every
-operation, with the admin key. No schema-valid request may be refused, no response may be
-undocumented (status, media type, body or headers) and none may be a server error.
+The gateway (real stack, real face and voice engines) and the trainer (real stack, its job
+service) serve HTTP under uvicorn on a free loopback port; schemathesis reads each one's
+``/openapi.json`` and sends what the document allows, and what it does not, to every operation:
+
+- with the right keys: no schema-valid request may be refused, no schema-invalid one accepted,
+  no response may be undocumented (status, media type, body or headers) and none may be a
+  server error;
+- with no key, a wrong key, or the other kind of key (a terminal's key as the admin key, the
+  admin key as a terminal's): every secured operation is refused, admin operations before the
+  body is read, and nothing is stored.
+
+Every error in every run is the JSON error body. The cases tried are printed per run; seeds are
+fixed, so a run tries the same cases every time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import strategies as st
 from schemathesis import BaseSchema, Case, HookContext, Response
 from schemathesis.core.failures import Failure
-from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from auth_gateway.analysis import Analyser
-from auth_gateway.bootstrap import bootstrap
-from auth_gateway.http import create_app
-from core.bus import EventProducer, ensure_topics
+from auth_gateway.gateway import Gateway
+from auth_gateway.http import create_app as gateway_app
 from core.settings import Settings
-from tests.integration.conftest import namespaced, terminal_headers, with_gateway_keys
+from core.signing import generate_keypair
+from tests.integration.api_fuzz_kit import TERMINAL_HEADER, Credentials, Run, Served, fuzz, serve
+from tests.integration.gateway_kit import running_gateway
+from tests.integration.trainer_kit import trainer_settings
 from tests.registry_kit import good
+from tests.stack_kit import namespaced, terminal_headers, with_gateway_keys
+from trainer.bootstrap import TrainerRuntime, bootstrap
+from trainer.http import create_app as trainer_app
 
 API_KEY = "conformance-admin-key"
-CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-    "positive_data_acceptance",
-)
-# Bounded for 2 busy cores: /verify and /enroll run the real engines on every case.
-MAX_EXAMPLES = 20
-TERMINAL_OPERATIONS = {"POST /challenges", "POST /verify"}
+# Per operation and phase, bounded to keep the eight runs near two minutes on 2 busy cores:
+# /verify and /enroll run the real engines on every case. Runs without the keys need fewer, as
+# what lets a request in is its headers, not its body; the coverage phase's cases run in full.
+MAX_EXAMPLES = {True: 20, False: 5}
+
+
+def _terminal_key(terminal_id: str) -> str:
+    return terminal_headers(terminal_id)[TERMINAL_HEADER]
+
+
+CREDENTIALS = {
+    "admin": Credentials("right keys", API_KEY, _terminal_key, valid=True),
+    "none": Credentials("no keys", None, lambda _: None),
+    # A terminal presenting another terminal's key is as good as one with none.
+    "wrong": Credentials("wrong keys", "not-the-admin-key", lambda t: _terminal_key(f"{t}-x")),
+    "crossed": Credentials("keys swapped", _terminal_key("term-1"), lambda _: API_KEY),
+}
+REFUSED = [CREDENTIALS[name] for name in ("none", "wrong", "crossed")]
 # The 422 each upload operation answers to media no schema can tell from usable ones.
 DOCUMENTED_REFUSALS = {"POST /enroll": "enrolment_rejected", "POST /verify": "invalid_media"}
-SEED = 20240917
 
 
 def _riff(form: bytes) -> st.SearchStrategy[bytes]:
@@ -84,12 +101,6 @@ def _add_upload_hooks(schema: BaseSchema) -> None:
             for name in ("faces", "voices"):
                 if isinstance(case.body.get(name), bytes):
                     case.body[name] = [case.body[name]]
-        # A terminal presents its own key; a schema cannot say "the key of that terminal_id".
-        # The unauthorised paths are tested in test_gateway.py.
-        if case.operation.label in TERMINAL_OPERATIONS and isinstance(case.body, dict):
-            terminal = case.body.get("terminal_id")
-            if isinstance(terminal, str):
-                case.headers.update(terminal_headers(terminal))
         return case
 
     @schema.hooks.hook
@@ -107,79 +118,111 @@ def _add_upload_hooks(schema: BaseSchema) -> None:
         )
 
 
-def fuzz(base_url: str, api_key: str) -> tuple[int, list[str]]:
-    """Runs schemathesis against ``base_url``; returns the number of cases and the failures."""
-    _register_media_types()
-    config = schemathesis.Config.from_dict(
-        {
-            "seed": SEED,
-            "headers": {"X-API-Key": api_key},
-            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
-            "generation": {"max-examples": MAX_EXAMPLES},
-            "phases": {"stateful": {"enabled": False}},
-            "operations": [
-                {
-                    # schemathesis 4.32's coverage phase builds its one "valid" multipart body
-                    # with "" in every required text field and a single part for an array of
-                    # files: not schema-valid. Its boundary cases (negative) still run here.
-                    "include-path-regex": "^/(verify|enroll|api/import_model)$",
-                    "phases": {"coverage": {"generation": {"mode": "negative"}}},
-                }
-            ],
-        }
+# schemathesis 4.32's coverage phase builds its one "valid" multipart body with "" in every
+# required text field and a single part for an array of files: not schema-valid. Its boundary
+# cases (negative) still run here.
+MULTIPART_COVERAGE = {
+    "include-path-regex": "^/(verify|enroll|api/import_model)$",
+    "phases": {"coverage": {"generation": {"mode": "negative"}}},
+}
+
+
+def _report(service: str, run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    with capsys.disabled():
+        print(f"\nschemathesis {service}, {run.credentials}: {run.cases} cases")
+    assert run.cases > 0
+    assert not run.failures, f"{len(run.failures)} failures in {run.cases} cases:\n\n" + (
+        "\n\n".join(run.failures)
     )
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
-    _add_upload_hooks(schema)
-    cases = 0
-    failures: list[str] = []
-    for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            cases += len(event.recorder.cases)
-            for case_id, checks in event.recorder.checks.items():
-                response = event.recorder.interactions[case_id].response
-                answer = f"-> {response.status_code} {response.text[:300]}" if response else ""
-                for check in checks:
-                    if check.failure_info is not None:
-                        failure = check.failure_info.failure
-                        failures.append(
-                            f"{event.label} [{check.name}] {failure.title}: {failure.message}\n"
-                            f"{check.failure_info.code_sample}\n{answer}"
-                        )
-        elif isinstance(event, events.NonFatalError):
-            failures.append(f"{event.label}: schemathesis error\n{event.info.format()}")
-        elif isinstance(event, events.FatalError):
-            failures.append(f"schemathesis failed: {event.exception!r}")
-    return cases, failures
 
 
 @pytest.fixture(scope="module")
-def api_settings(base_settings: Settings) -> Settings:
+def gateway_settings(base_settings: Settings) -> Settings:
     return with_gateway_keys(namespaced(base_settings, "c"), API_KEY)
 
 
 @pytest.fixture(scope="module")
-async def live_gateway(api_settings: Settings, analyser: Analyser) -> AsyncIterator[str]:
-    """The gateway's REST API served by uvicorn on a free loopback port; yields its base URL."""
-    await ensure_topics(api_settings)
-    producer = EventProducer(api_settings, producer_name="conformance-tests")
-    await producer.start()
-    gw = bootstrap(api_settings, analyser=analyser, producer=producer)
-    await gw.prepare()
-    listener = socket.create_server(("127.0.0.1", 0))
-    host, port = listener.getsockname()
-    # Listening already: a request sent before uvicorn accepts waits in the backlog.
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: gw), log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    yield f"http://{host}:{port}"
-    server.should_exit = True
-    await serving
-    listener.close()
-    await producer.stop()
-    await gw.client.drop_database(api_settings.mongo.database)
-    await gw.close()
+async def gateway(
+    gateway_settings: Settings, analyser: Analyser
+) -> AsyncIterator[tuple[Gateway, Served]]:
+    _register_media_types()
+    async with (
+        running_gateway(gateway_settings, analyser) as gw,
+        serve(gateway_app(lambda: gw)) as served,
+    ):
+        yield gw, served
 
 
-async def test_the_published_document_tells_the_truth(live_gateway: str) -> None:
-    cases, failures = await asyncio.to_thread(fuzz, live_gateway, API_KEY)
-    assert cases > 0
-    assert not failures, f"{len(failures)} failures in {cases} cases:\n\n" + "\n\n".join(failures)
+async def _stored(gw: Gateway) -> tuple[int, int]:
+    """What a terminal's requests leave behind: uploaded media, and challenges issued."""
+    samples = await gw.objects.list_keys(gw.objects.bucket("samples"))
+    return len(samples), await gw.db["challenges"].count_documents({})
+
+
+def _fuzz_gateway(served: Served, credentials: Credentials) -> Run:
+    return fuzz(
+        served,
+        credentials,
+        max_examples=MAX_EXAMPLES[credentials.valid],
+        hooks=_add_upload_hooks,
+        operations=[MULTIPART_COVERAGE],
+    )
+
+
+@pytest.mark.parametrize("credentials", REFUSED, ids=lambda c: c.name)
+async def test_the_gateway_refuses_whoever_lacks_the_keys(
+    gateway: tuple[Gateway, Served], credentials: Credentials, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, served = gateway
+    before = await _stored(gw)
+    run = await asyncio.to_thread(_fuzz_gateway, served, credentials)
+    _report("gateway", run, capsys)
+    assert await _stored(gw) == before
+
+
+async def test_the_gateway_document_tells_the_truth(
+    gateway: tuple[Gateway, Served], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, served = gateway
+    run = await asyncio.to_thread(_fuzz_gateway, served, CREDENTIALS["admin"])
+    _report("gateway", run, capsys)
+
+
+@pytest.fixture(scope="module")
+async def trainer(base_settings: Settings) -> AsyncIterator[tuple[TrainerRuntime, Served]]:
+    """The trainer's runtime on the real stack, its consumers and worker not started: jobs the
+    fuzzer queues stay queued, and ``/readyz`` says it is not ready (a documented answer)."""
+    settings = with_gateway_keys(namespaced(base_settings, "c"), API_KEY)
+    runtime = await bootstrap(trainer_settings(settings, generate_keypair()[0]), owner="fuzz")
+    try:
+        async with serve(trainer_app(runtime)) as served:
+            yield runtime, served
+    finally:
+        await runtime.client.drop_database(settings.mongo.database)
+        await runtime.close()
+
+
+def _fuzz_trainer(served: Served, credentials: Credentials) -> Run:
+    max_examples = MAX_EXAMPLES[credentials.valid]
+    return fuzz(served, credentials, max_examples=max_examples)
+
+
+@pytest.mark.parametrize("credentials", REFUSED, ids=lambda c: c.name)
+async def test_the_trainer_refuses_whoever_lacks_the_admin_key(
+    trainer: tuple[TrainerRuntime, Served],
+    credentials: Credentials,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runtime, served = trainer
+    before = await runtime.store.count_by_state()
+    run = await asyncio.to_thread(_fuzz_trainer, served, credentials)
+    _report("trainer", run, capsys)
+    assert await runtime.store.count_by_state() == before
+
+
+async def test_the_trainer_document_tells_the_truth(
+    trainer: tuple[TrainerRuntime, Served], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, served = trainer
+    run = await asyncio.to_thread(_fuzz_trainer, served, CREDENTIALS["admin"])
+    _report("trainer", run, capsys)

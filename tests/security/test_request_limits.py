@@ -31,11 +31,12 @@ async def test_an_oversized_body_is_refused_before_it_is_read() -> None:
             headers={"content-length": str(1 << 30), "content-type": "multipart/form-data"},
         )
         assert declared.status_code == 413 and declared.json()["error"] == "too_large"
-        # No Content-Length (chunked): counted as it arrives, refused once over the limit.
+        # No Content-Length (chunked): counted as it arrives, refused once over the limit. With
+        # a terminal key, or the door would refuse it before its first byte.
         streamed = await http.post(
             "/verify",
             content=_chunks(70 << 20),
-            headers={"content-type": "multipart/form-data; boundary=x"},
+            headers={"content-type": "multipart/form-data; boundary=x", "X-Terminal-Key": "k"},
         )
         assert streamed.status_code == 413, streamed.text
 

@@ -91,7 +91,8 @@ async def test_while_loading_readyz_says_so_and_routes_answer_starting() -> None
         ready = await http.get("/readyz")
         assert ready.status_code == 503
         assert ready.json() == {"ready": False, "checks": {"engines": "loading"}}
-        response = await http.post("/challenges", json={"user_id": "u", "terminal_id": "t"})
+        body, key = {"user_id": "u", "terminal_id": "t"}, {"X-Terminal-Key": "k"}
+        response = await http.post("/challenges", json=body, headers=key)
         assert response.status_code == 503 and response.json()["error"] == "starting"
         assert (await http.get("/healthz")).json() == {"status": "ok"}
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from core.http.errors import INVALID_REQUEST, ApiError, error_responses
+from core.http.errors import INVALID_REQUEST, MALFORMED_BODY, ApiError, error_responses
 from schemas.enums import JobStage, JobState, RetrainReason
 from schemas.fields import Code, Identifier, ModelName, SemVer
 from schemas.model_catalog import MODEL_CATALOG, VOICE_EMBEDDER
@@ -97,7 +97,17 @@ class JobStatus(BaseModel):
         )
 
 
-@router.post("/retrain_request", status_code=202, responses=error_responses({422: INVALID_REQUEST}))
+@router.post(
+    "/retrain_request",
+    status_code=202,
+    responses=error_responses(
+        {
+            400: MALFORMED_BODY,
+            413: "`too_large`: the body is larger than a retrain request can be",
+            422: INVALID_REQUEST,
+        }
+    ),
+)
 async def retrain_request(body: RetrainRequest, runtime: Runtime) -> RetrainAccepted:
     """Queues a training job, or joins the open job of the same model (and user)."""
     request = JobRequest(
