@@ -41,8 +41,6 @@ INDEXES: list[IndexSpec] = [
         [("user_id", ASCENDING), ("modality", ASCENDING), ("model_version", ASCENDING)],
         unique=True,
     ),
-    IndexSpec("sessions", [("session_id", ASCENDING)], unique=True),
-    IndexSpec("sessions", [("expires_at", ASCENDING)], ttl_seconds=0),
     IndexSpec("attempts", [("attempt_id", ASCENDING)], unique=True),
     IndexSpec("attempts", [("user_id", ASCENDING), ("decided_at", DESCENDING)]),
     IndexSpec("training_samples", [("sample_id", ASCENDING)], unique=True),
