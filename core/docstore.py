@@ -46,6 +46,8 @@ INDEXES: list[IndexSpec] = [
     IndexSpec("training_samples", [("sample_id", ASCENDING)], unique=True),
     IndexSpec("training_samples", [("user_id", ASCENDING)]),
     IndexSpec("models", [("name", ASCENDING), ("version", ASCENDING)], unique=True),
+    # The activation ledger (core/registry/store.py): one entry per seq, the race's arbiter.
+    IndexSpec("model_heads", [("name", ASCENDING), ("seq", ASCENDING)], unique=True),
     IndexSpec("jobs", [("job_id", ASCENDING)], unique=True),
     IndexSpec("audit", [("at", DESCENDING)]),
 ]
