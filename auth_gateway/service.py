@@ -22,7 +22,7 @@ from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
 from auth_gateway.handlers import consumer_of, tombstones_of
 from auth_gateway.http import create_app
 from core import docstore
-from core.bus import ConsumerLoop, EventProducer, ensure_topics
+from core.bus import ConsumerLoop, EventProducer, Handler, ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
 from core.supervise import Supervisor
@@ -40,6 +40,21 @@ class _HttpServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def model_event_loops(
+    settings: Settings, instance_id: str, handler: Handler, producer: EventProducer
+) -> list[ConsumerLoop]:
+    """The readers of the model topics: every instance must hear every model event."""
+    return [
+        ConsumerLoop(
+            MODEL_TOPICS,
+            f"{settings.gateway.consumer_group}-models-{instance_id}",
+            handler,
+            producer,
+            settings=settings,
+        )
+    ]
 
 
 async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
@@ -88,16 +103,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         settings=settings,
         on_tombstone=tombstones_of(gateway),
     )
-    model_events = ConsumerLoop(
-        MODEL_TOPICS,
-        f"{options.consumer_group}-models-{gateway.swapper.instance_id}",
-        consumer_of(gateway),
-        producer,
-        settings=settings,
+    model_events = model_event_loops(
+        settings, gateway.swapper.instance_id, consumer_of(gateway), producer
     )
     tasks = Supervisor()
     tasks.start("attempts-consumer", consumer.run)
-    tasks.start("model-events-consumer", model_events.run)
+    for reader in model_events:
+        tasks.start(f"{reader.topics[0]}-reader", reader.run)
     tasks.start("registry-sync", lambda: gateway.swapper.sync_forever(stop))
     tasks.start("expiry-purge", lambda: _purge_expired_forever(gateway, stop))
     app.state.tasks = tasks
@@ -113,7 +125,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     log.info("gateway stopping", tasks=tasks.states())
     stop.set()
     consumer.stop()
-    model_events.stop()
+    for reader in model_events:
+        reader.stop()
     await tasks.wait()
     server.should_exit = True
     await http
