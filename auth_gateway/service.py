@@ -1,8 +1,8 @@
 """``kibalock gateway``: the Kafka consumer and the REST API in one process, stopped gracefully.
 
 The HTTP server answers ``/healthz`` at once; ``/readyz`` turns ready once the models are
-loaded. Attempts are consumed in the shared consumer group; model events in a group of this
-instance's own, because every instance must hear of every version (hot-swap). On
+loaded. Attempts are consumed in the shared consumer group; model events outside any group,
+because every instance must hear of every version (hot-swap). On
 SIGTERM/SIGINT the consumers finish the event in hand and commit, the HTTP server drains, then
 the producer flushes.
 """
@@ -45,15 +45,29 @@ class _HttpServer(uvicorn.Server):
 def model_event_loops(
     settings: Settings, instance_id: str, handler: Handler, producer: EventProducer
 ) -> list[ConsumerLoop]:
-    """The readers of the model topics: every instance must hear every model event."""
+    """The readers of the model topics, outside any consumer group: every instance must hear
+    every model event, and a group of its own would leave one more group on the broker at
+    each restart (the default instance id is hostname-pid).
+
+    ``models.published`` is read from the beginning at each start: it is compacted to the last
+    version announced per model, and one announced while this instance was down must still be
+    judged. ``models.activations`` is read from its end: what older activations said is in the
+    registry, which the gateway reads at start and every ``models.sync_interval_s``.
+    """
+    name = f"{settings.gateway.consumer_group}-models-{instance_id}"
     return [
         ConsumerLoop(
-            MODEL_TOPICS,
-            f"{settings.gateway.consumer_group}-models-{instance_id}",
+            ["models.published"], name, handler, producer, settings=settings, grouped=False
+        ),
+        ConsumerLoop(
+            ["models.activations"],
+            name,
             handler,
             producer,
             settings=settings,
-        )
+            grouped=False,
+            start="latest",
+        ),
     ]
 
 
