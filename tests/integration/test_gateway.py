@@ -391,15 +391,25 @@ async def test_templates_are_not_readable_without_the_key(
         "model_version",
         "sealed",
         "samples",
+        "key_id",
+        "generation",
         "updated_at",
     }
     with pytest.raises(TemplateTampered):
         TemplateCipher(os.urandom(32)).open(
-            sealed, user_id=person.user_id, modality="face", version=version
+            sealed,
+            user_id=person.user_id,
+            modality="face",
+            version=version,
+            generation=doc["generation"],
         )
     with pytest.raises(TemplateTampered):
         gateway.templates._cipher.open(
-            sealed, user_id=users[1].user_id, modality="face", version=version
+            sealed,
+            user_id=users[1].user_id,
+            modality="face",
+            version=version,
+            generation=doc["generation"],
         )
 
 
