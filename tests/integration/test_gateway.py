@@ -107,7 +107,7 @@ async def test_genuine_attempts_are_accepted_with_full_decisions(
         }
         assert decision.challenge is not None and decision.challenge.passed
         assert decision.challenge.language is Language.EN  # a terminal that declares none
-        assert handled.session is not None
+        assert handled.session is not None and handled.session.session_id is not None
         assert await gateway.sessions.valid(handled.session.session_id) is not None
 
 
