@@ -146,6 +146,14 @@ def enroll_command(
     """Enrol a user from photo and voice files, directly against MongoDB and object storage."""
     from auth_gateway.enrolment import EnrolmentError, Upload
     from auth_gateway.service import load_gateway
+    from schemas.fields import Identifier
+
+    # The id names object keys: checked before anything is loaded, stored or deleted.
+    try:
+        TypeAdapter(Identifier).validate_python(user)
+    except ValidationError as exc:
+        console.print(f"[red]--user {user!r} is not a valid user id: {exc}[/]")
+        raise typer.Exit(2) from exc
 
     async def _enroll() -> None:
         gateway, producer = await load_gateway(get_settings())

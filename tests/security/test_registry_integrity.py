@@ -57,7 +57,10 @@ async def test_racing_activations_leave_exactly_one_active_version(
         for _ in range(3):  # rounds: each starts from the previous round's winner
             await asyncio.gather(*(db.command("ping") for db in dbs))
             await asyncio.gather(
-                *(r.activate(MODEL, v, by=f"gw-{v}") for r, v in zip(registries, versions))
+                *(
+                    r.activate(MODEL, v, by=f"gw-{v}")
+                    for r, v in zip(registries, versions, strict=True)
+                )
             )
             active = await registries[0].active_versions()
             marked = [
