@@ -116,7 +116,7 @@ def policy(
     """Derive the decision policy (calibrations, fusion, threshold) from an evaluation."""
     import json
 
-    from core.biometrics.policy import policy_from_eval
+    from core.biometrics.policy import policy_from_eval, policy_problems
 
     report = json.loads(eval_json.read_text())
     dataset = report.get("dataset", {})
@@ -129,6 +129,11 @@ def policy(
             f"{report['fused']['login']['impostor_trials']} impostor attempts"
         )
     made = policy_from_eval(report, source=source)
+    problems = policy_problems(made)
+    if problems:
+        # The gateway would refuse it at start-up: say so now, and write nothing.
+        console.print(f"[red]this evaluation gives no usable policy:[/red] {'; '.join(problems)}")
+        raise typer.Exit(2)
     out.write_text(made.model_dump_json(indent=2) + "\n")
     console.print(f"wrote {out}: accept fused >= {made.accept_threshold:.4f} ({made.fusion.rule})")
 
@@ -141,6 +146,14 @@ def enroll_command(
     """Enrol a user from photo and voice files, directly against MongoDB and object storage."""
     from auth_gateway.enrolment import EnrolmentError, Upload
     from auth_gateway.service import load_gateway
+    from schemas.fields import Identifier
+
+    # The id names object keys: checked before anything is loaded, stored or deleted.
+    try:
+        TypeAdapter(Identifier).validate_python(user)
+    except ValidationError as exc:
+        console.print(f"[red]--user {user!r} is not a valid user id: {exc}[/]")
+        raise typer.Exit(2) from exc
 
     async def _enroll() -> None:
         gateway, producer = await load_gateway(get_settings())

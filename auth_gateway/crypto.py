@@ -2,7 +2,10 @@
 
 The associated data ties each ciphertext to its (user, modality, version): a ciphertext copied
 onto another user's document fails authentication instead of letting that user log in as
-someone else. The key comes from settings or a key file and is never logged.
+someone else. Templates also bind the key's id and the user's template generation (see
+:mod:`auth_gateway.templates`), so an older template put back is told from the current one;
+templates sealed before generations existed open with the first context, without either. The
+key comes from settings or a key file and is never logged.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class TemplateKeyError(RuntimeError):
 
 
 class TemplateTampered(RuntimeError):
-    """A stored template failed authentication (wrong key, or moved to another user)."""
+    """A stored template failed authentication (wrong key, moved to another user, or put back
+    from before the user's last enrolment)."""
 
 
 def load_key(options: GatewaySection) -> bytes:
@@ -65,37 +69,59 @@ class TemplateCipher:
         self._aead = AESGCM(key)
         # A key of its own for pseudonyms, derived so that one never reveals the other.
         self._pseudonym_key = hmac.new(key, b"kibalock-pseudonym", hashlib.sha256).digest()
+        # Names the key in what it seals (a key read from the wrong file says so), derived
+        # one-way so it reveals nothing of the key.
+        self.key_id = hmac.new(key, b"kibalock-key-id", hashlib.sha256).hexdigest()[:16]
 
     def pseudonym(self, user_id: str) -> str:
         """A keyed hash of a user id for records that outlive the user (the erasure audit):
         unlike a plain sha256, a dictionary of likely ids cannot reverse it without the key."""
         return hmac.new(self._pseudonym_key, user_id.encode(), hashlib.sha256).hexdigest()
 
-    @staticmethod
-    def _context(user_id: str, modality: str, version: str) -> bytes:
-        return f"kibalock-template\x00{user_id}\x00{modality}\x00{version}".encode()
+    def _context(self, user_id: str, modality: str, version: str, generation: int | None) -> bytes:
+        if generation is None:
+            return f"kibalock-template\x00{user_id}\x00{modality}\x00{version}".encode()
+        return (
+            f"kibalock-template/2\x00{self.key_id}\x00{user_id}\x00{modality}\x00{version}"
+            f"\x00{generation}"
+        ).encode()
 
     def seal(
-        self, vectors: npt.NDArray[np.float32], *, user_id: str, modality: str, version: str
+        self,
+        vectors: npt.NDArray[np.float32],
+        *,
+        user_id: str,
+        modality: str,
+        version: str,
+        generation: int | None = None,
     ) -> bytes:
-        """Encrypts a (n, d) float32 array; the shape travels inside the ciphertext."""
+        """Encrypts a (n, d) float32 array; the shape travels inside the ciphertext.
+
+        With a ``generation``, the key id and the generation are bound too; without one, the
+        original context (the recent probes, replaced at every accepted login, use it).
+        """
         array = np.ascontiguousarray(vectors, dtype="<f4")
         if array.ndim != 2:
             raise ValueError("templates are a 2-D array (samples × dimensions)")
         header = np.asarray(array.shape, dtype="<u4").tobytes()
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead.encrypt(
-            nonce, header + array.tobytes(), self._context(user_id, modality, version)
+            nonce, header + array.tobytes(), self._context(user_id, modality, version, generation)
         )
         return nonce + sealed
 
     def open(
-        self, blob: bytes, *, user_id: str, modality: str, version: str
+        self,
+        blob: bytes,
+        *,
+        user_id: str,
+        modality: str,
+        version: str,
+        generation: int | None = None,
     ) -> npt.NDArray[np.float32]:
+        context = self._context(user_id, modality, version, generation)
         try:
-            plain = self._aead.decrypt(
-                blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._context(user_id, modality, version)
-            )
+            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context)
         except InvalidTag as exc:
             raise TemplateTampered(
                 f"template of {user_id}/{modality}/{version} failed authentication"

@@ -111,6 +111,9 @@ class Enroller:
 
         bucket = self._objects.bucket("samples")
         await self._objects.delete_prefix(bucket, enrolment_prefix(user_id))
+        # Every template of this enrolment is sealed in the next generation; once all are
+        # written, the user moves to it and the older ones stop opening (templates.py).
+        generation = await self._templates.generation(user_id) + 1
         stored: list[dict[str, object]] = []
         versions: dict[str, str] = {}
         for modality, good in (("face", good_faces), ("voice", good_voices)):
@@ -120,8 +123,12 @@ class Enroller:
             made_by = good[0][1].ref
             model, version = made_by.name, made_by.version
             versions[model] = version
-            await self._templates.save(user_id, modality, str(made_by), vectors)
-            await self._keep_base(user_id, modality, model, version, [s for _, s in good])
+            await self._templates.save(
+                user_id, modality, str(made_by), vectors, generation=generation
+            )
+            await self._keep_base(
+                user_id, modality, model, version, [s for _, s in good], generation
+            )
             for i, (upload, _) in enumerate(good):
                 ref = await self._objects.put_bytes(
                     bucket,
@@ -143,6 +150,7 @@ class Enroller:
             },
             upsert=True,
         )
+        await self._templates.settle(user_id, generation)
         return EnrolmentResult(
             user_id=user_id,
             face_samples=len(good_faces),
@@ -158,16 +166,21 @@ class Enroller:
         model: str,
         version: str,
         samples: Sequence[FaceSample | VoiceSample],
+        generation: int,
     ) -> None:
         """Stores the base features (a later version re-embeds them without the media), and
         templates for the versions that may serve soon besides ``version``: the one a hot-swap
         is preparing and the rollback target."""
         base = np.stack([s.base_embedding for s in samples if s.base_embedding is not None])
-        await self._templates.save(user_id, modality, features_version(model), base)
+        await self._templates.save(
+            user_id, modality, features_version(model), base, generation=generation
+        )
         for target in self._extra_targets(model) if self._extra_targets else []:
             if target.version != version:
                 vectors = target.embed(base)
-                await self._templates.save(user_id, modality, str(target.ref), vectors)
+                await self._templates.save(
+                    user_id, modality, str(target.ref), vectors, generation=generation
+                )
 
     async def exists(self, user_id: str) -> bool:
         return await self._users.find_one({"user_id": user_id}) is not None

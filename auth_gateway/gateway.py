@@ -20,7 +20,7 @@ from auth_gateway.lockouts import LockoutBook
 from auth_gateway.personal_models import PersonalModels
 from auth_gateway.recent_probes import RecentProbes
 from auth_gateway.replay import ReplayGuard
-from auth_gateway.sessions import SessionStore
+from auth_gateway.sessions import SESSION_INDEXES, SessionStore, forget_plaintext_sessions
 from auth_gateway.templates import TemplateStore
 from auth_gateway.terminal_auth import TerminalAuth
 from auth_gateway.throttle import Throttle
@@ -32,7 +32,7 @@ from core.objectstore import ObjectStore
 from core.settings import Settings
 
 # The collections only the gateway uses: created at start, not by ``kibalock stack up``.
-PRIVATE_INDEXES = [*challenges.INDEXES, replay.INDEX, lockouts.INDEX]
+PRIVATE_INDEXES = [*challenges.INDEXES, *SESSION_INDEXES, replay.INDEX, lockouts.INDEX]
 # Everything the gateway indexes (and, where the server has no TTL indexes, purges).
 GATEWAY_INDEXES = [*docstore.INDEXES, *PRIVATE_INDEXES]
 
@@ -64,6 +64,7 @@ class Gateway:
     async def prepare(self) -> None:
         """Indexes and buckets exist, and the registry's active models are loaded (or the
         offline defaults), before the first attempt (idempotent)."""
+        await forget_plaintext_sessions(self.db)
         await docstore.ensure_indexes(self.db, GATEWAY_INDEXES)
         await self.objects.ensure_buckets()
         await self.swapper.start()

@@ -13,7 +13,9 @@ rollback target, and the new one is watched (:mod:`auth_gateway.rollback`).
 The registry is the shared truth: an instance that hears of another instance's activation or
 rollback on ``models.activations`` — or notices a difference on its periodic sync — converges
 on the registry's active version (verified and loaded like any other, without a canary: that
-version passed it when it was activated).
+version passed it when it was activated). A version whose record shows no passed canary, or a
+rejection, did not get there that way: it is judged by the canary here first, and refused if
+it fails.
 
 An instance with ``gateway.follow_registry`` off does none of this: it serves the packaged
 offline defaults and ignores every model event and the periodic sync.
@@ -34,6 +36,7 @@ from core.registry import (
     ActiveModels,
     CanaryMetrics,
     LoadedModel,
+    ModelRecord,
     ModelRegistry,
     ModelRejected,
     ModelStatus,
@@ -259,8 +262,15 @@ class HotSwapper:
                 return
             try:
                 target = await self._resolve(name, record.version if record else None)
+                if record is not None and not _passed_canary(record):
+                    # Not how the registry activates a version: someone edited it, or a
+                    # rejection raced the activation. Judge it here before serving it.
+                    await self._canary(target)
             except ModelRejected as exc:
                 self._refused.add((name, wanted))
+                log.warning(
+                    "registry version refused", model=name, version=wanted, reason=exc.reason
+                )
                 await self._announce(
                     name, wanted, ActivationStatus.REJECTED, exc.reason, exc.detail
                 )
@@ -313,3 +323,8 @@ class HotSwapper:
         )
         await self.producer.publish(event)
         return event
+
+
+def _passed_canary(record: ModelRecord) -> bool:
+    """The registry shows ``record`` passed a canary and was never refused since."""
+    return bool(record.canary) and all(c.status is not ModelStatus.REJECTED for c in record.history)

@@ -1,8 +1,8 @@
 """``kibalock gateway``: the Kafka consumer and the REST API in one process, stopped gracefully.
 
 The HTTP server answers ``/healthz`` at once; ``/readyz`` turns ready once the models are
-loaded. Attempts are consumed in the shared consumer group; model events in a group of this
-instance's own, because every instance must hear of every version (hot-swap). On
+loaded. Attempts are consumed in the shared consumer group; model events outside any group,
+because every instance must hear of every version (hot-swap). On
 SIGTERM/SIGINT the consumers finish the event in hand and commit, the HTTP server drains, then
 the producer flushes.
 """
@@ -23,7 +23,7 @@ from auth_gateway.gateway import GATEWAY_INDEXES, Gateway
 from auth_gateway.handlers import consumer_of, tombstones_of
 from auth_gateway.http import create_app
 from core import docstore
-from core.bus import ConsumerLoop, EventProducer, ensure_topics
+from core.bus import ConsumerLoop, EventProducer, Handler, ensure_topics
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
 from core.supervise import Supervisor
@@ -41,6 +41,35 @@ class _HttpServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def model_event_loops(
+    settings: Settings, instance_id: str, handler: Handler, producer: EventProducer
+) -> list[ConsumerLoop]:
+    """The readers of the model topics, outside any consumer group: every instance must hear
+    every model event, and a group of its own would leave one more group on the broker at
+    each restart (the default instance id is hostname-pid).
+
+    ``models.published`` is read from the beginning at each start: it is compacted to the last
+    version announced per model, and one announced while this instance was down must still be
+    judged. ``models.activations`` is read from its end: what older activations said is in the
+    registry, which the gateway reads at start and every ``models.sync_interval_s``.
+    """
+    name = f"{settings.gateway.consumer_group}-models-{instance_id}"
+    return [
+        ConsumerLoop(
+            ["models.published"], name, handler, producer, settings=settings, grouped=False
+        ),
+        ConsumerLoop(
+            ["models.activations"],
+            name,
+            handler,
+            producer,
+            settings=settings,
+            grouped=False,
+            start="latest",
+        ),
+    ]
 
 
 async def load_gateway(settings: Settings) -> tuple[Gateway, EventProducer]:
@@ -89,16 +118,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         settings=settings,
         on_tombstone=tombstones_of(gateway),
     )
-    model_events = ConsumerLoop(
-        MODEL_TOPICS,
-        f"{options.consumer_group}-models-{gateway.swapper.instance_id}",
-        consumer_of(gateway),
-        producer,
-        settings=settings,
+    model_events = model_event_loops(
+        settings, gateway.swapper.instance_id, consumer_of(gateway), producer
     )
     tasks = Supervisor()
     tasks.start("attempts-consumer", consumer.run)
-    tasks.start("model-events-consumer", model_events.run)
+    for reader in model_events:
+        tasks.start(f"{reader.topics[0]}-reader", reader.run)
     tasks.start("registry-sync", lambda: gateway.swapper.sync_forever(stop))
     tasks.start("expiry-purge", lambda: _purge_expired_forever(gateway, stop))
     tasks.start(
@@ -118,7 +144,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     log.info("gateway stopping", tasks=tasks.states())
     stop.set()
     consumer.stop()
-    model_events.stop()
+    for reader in model_events:
+        reader.stop()
     await tasks.wait()
     server.should_exit = True
     await http

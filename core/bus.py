@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -223,7 +224,13 @@ class EventReader:
 
 
 class ConsumerLoop:
-    """Consumes catalog topics in a group, hands each decoded event to ``handler``."""
+    """Consumes catalog topics in a group, hands each decoded event to ``handler``.
+
+    Not ``grouped``: the loop joins no consumer group, so it reads every partition, commits
+    nothing and starts at ``start`` each time it runs; ``group_id`` then only names it (client
+    id, dead letters). For topics every process must read whole, where a group per process
+    would leave one more group on the broker at each restart.
+    """
 
     def __init__(
         self,
@@ -237,6 +244,8 @@ class ConsumerLoop:
         max_records: int = 100,
         max_backoff_s: float = 30.0,
         on_tombstone: TombstoneHandler | None = None,
+        grouped: bool = True,
+        start: Literal["earliest", "latest"] = "earliest",
     ) -> None:
         self.settings = settings or get_settings()
         unknown = [t for t in topics if t not in TOPICS]
@@ -250,6 +259,8 @@ class ConsumerLoop:
         self.max_records = max_records
         self.max_backoff_s = max_backoff_s
         self.on_tombstone = on_tombstone
+        self.grouped = grouped
+        self.start = start
         self.handled = 0
         self.dead_lettered = 0
         self.dead_letters_lost = 0
@@ -263,10 +274,10 @@ class ConsumerLoop:
         return AIOKafkaConsumer(
             *(topic_name(self.settings, t) for t in self.topics),
             **client_options(self.settings),
-            group_id=self.group_id,
+            group_id=self.group_id if self.grouped else None,
             client_id=f"{self.settings.kafka.client_id}-{self.group_id}",
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self.start,
         )
 
     def stop(self) -> None:
@@ -297,6 +308,8 @@ class ConsumerLoop:
             await self._consumer.stop()
 
     async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        if not self.grouped:
+            return  # no group to commit to: each run starts at ``start`` again
         # A rebalance may have moved the partition while its batch was handled: the new owner
         # re-reads the uncommitted tail (at-least-once; handlers are idempotent).
         if partition not in self._consumer.assignment():

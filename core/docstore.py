@@ -41,13 +41,13 @@ INDEXES: list[IndexSpec] = [
         [("user_id", ASCENDING), ("modality", ASCENDING), ("model_version", ASCENDING)],
         unique=True,
     ),
-    IndexSpec("sessions", [("session_id", ASCENDING)], unique=True),
-    IndexSpec("sessions", [("expires_at", ASCENDING)], ttl_seconds=0),
     IndexSpec("attempts", [("attempt_id", ASCENDING)], unique=True),
     IndexSpec("attempts", [("user_id", ASCENDING), ("decided_at", DESCENDING)]),
     IndexSpec("training_samples", [("sample_id", ASCENDING)], unique=True),
     IndexSpec("training_samples", [("user_id", ASCENDING)]),
     IndexSpec("models", [("name", ASCENDING), ("version", ASCENDING)], unique=True),
+    # The activation ledger (core/registry/store.py): one entry per seq, the race's arbiter.
+    IndexSpec("model_heads", [("name", ASCENDING), ("seq", ASCENDING)], unique=True),
     IndexSpec("jobs", [("job_id", ASCENDING)], unique=True),
     IndexSpec("audit", [("at", DESCENDING)]),
 ]

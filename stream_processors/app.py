@@ -50,6 +50,28 @@ OUTPUTS = ("metrics", "retrain.triggers", "security.lockouts", DEADLETTER)
 _TICK_S = 1.0
 
 
+class FaustInternalsChanged(RuntimeError):
+    """The installed faust lacks an internal the processors read."""
+
+
+def require_faust_internals(app: faust.App) -> None:
+    """Two things the processors need have no public faust API: where the group's commits
+    stand before a partition is read (idle detection) and whether the tables are recovered
+    (readiness). A faust release that renamed either would leave both silently wrong, so the
+    worker refuses to start instead; pyproject.toml pins the faust that has them."""
+    tables: Any = app.tables  # the manager's type does not declare ``recovery``
+    needed = {
+        "Consumer._committed_offset": hasattr(app.consumer, "_committed_offset"),
+        "Recovery.completed": hasattr(tables.recovery, "completed"),
+    }
+    missing = [name for name, present in needed.items() if not present]
+    if missing:
+        raise FaustInternalsChanged(
+            f"faust {faust.__version__} has no {', '.join(missing)}, which the processors "
+            "read (stream_processors/app.py): install the faust-streaming pyproject.toml pins"
+        )
+
+
 def broker_credentials(kafka: KafkaSection) -> faust.SASLCredentials | None:
     """faust's form of the SASL login in ``kafka`` (None: a PLAINTEXT broker)."""
     if not kafka.sasl:
@@ -145,6 +167,7 @@ class ProcessorApp:
         self.app.timer(max(_TICK_S, cfg.source_idle_wall_s / 4), name="declare_idle_inputs")(
             self._declare_idle
         )
+        require_faust_internals(self.app)
 
     def _table(self, name: str, partitions: int, *, keyless: bool = False) -> Any:
         # ``keyless`` tables are also written outside of a record's context (the idle timer);
@@ -201,8 +224,9 @@ class ProcessorApp:
             log.warning("could not read end offsets", error=repr(exc))
             return
         # Where the group's commits stand, for partitions this worker has not read from yet
-        # (faust keeps them in a private attribute, filled when partitions are assigned).
-        committed = getattr(consumer, "_committed_offset", {})
+        # (faust keeps them in a private attribute, filled when partitions are assigned;
+        # require_faust_internals checked it exists).
+        committed = consumer._committed_offset
         markers = self.ingest.idleness.idle(
             {name: ends[tp] for tp, name in assigned.items() if ends.get(tp) is not None},
             {name: committed.get(tp) for tp, name in assigned.items()},

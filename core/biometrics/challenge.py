@@ -65,7 +65,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import audio, model_files
 from core.biometrics.digits import NUMBER_WORDS, words_to_digits
-from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
+from core.biometrics.model_files import (
+    MissingModelError,
+    file_sha256,
+    install_file,
+    require,
+    require_pinned,
+)
 from core.settings import get_settings
 from schemas.enums import Language
 from schemas.model_catalog import BASE_VERSION, SPEECH_RECOGNISER, ModelRef
@@ -145,7 +151,8 @@ class ChallengeChecker:
     accepted too, so callers may pass the same directory they give the other engines.
     """
 
-    # The packaged whisper-base is version 1.0.0 of the recogniser, as decisions report it.
+    # The packaged whisper-base is version 1.0.0 of the recogniser, as decisions report it;
+    # its weights are checked against the pinned sha256 at load, so that name holds.
     ref = ModelRef(name=SPEECH_RECOGNISER, version=BASE_VERSION)
 
     def __init__(self, model_dir: Path | None = None) -> None:
@@ -154,7 +161,8 @@ class ChallengeChecker:
         from faster_whisper.tokenizer import Tokenizer
 
         path = _resolve_model_dir(model_dir)
-        for name in ("model.bin", *_SIDE_FILES):
+        require_pinned(path / "model.bin", MODEL_BIN_SHA256, "speech recogniser weights")
+        for name in _SIDE_FILES:
             require(path / name, f"speech recogniser weights ({name})")
         # A local directory is loaded as is: faster-whisper only downloads for a model *name*,
         # and only a missing tokenizer.json (checked above) would make it fetch one.

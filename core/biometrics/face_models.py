@@ -19,13 +19,25 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
+from core.biometrics.model_files import (
+    MissingModelError,
+    file_sha256,
+    install_file,
+    require,
+    require_pinned,
+)
 
 FACE_SUBDIR = "face"
 EMBEDDER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 DETECTOR_FILE = "mmod_human_face_detector.dat"
 _SOURCE_PACKAGE = "face_recognition_models"
+# sha256 of each file as face_recognition_models 0.3.0 (the only 0.3 release) ships it.
+PINNED_SHA256 = {
+    EMBEDDER_FILE: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    LANDMARKS_FILE: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    DETECTOR_FILE: "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+}
 
 
 @dataclass(frozen=True)
@@ -39,16 +51,20 @@ def face_model_paths(models_dir: Path) -> FaceModelPaths:
     """The face weight paths; raises MissingModelError if one is absent."""
     base = models_dir / FACE_SUBDIR
     return FaceModelPaths(
-        embedder=require(base / EMBEDDER_FILE, "face embedder weights (dlib ResNet)"),
-        landmarks=require(base / LANDMARKS_FILE, "face landmark weights (dlib 5-point)"),
-        detector=require(base / DETECTOR_FILE, "face detector weights (dlib MMOD)"),
+        embedder=_pinned(base, EMBEDDER_FILE, "face embedder weights (dlib ResNet)"),
+        landmarks=_pinned(base, LANDMARKS_FILE, "face landmark weights (dlib 5-point)"),
+        detector=_pinned(base, DETECTOR_FILE, "face detector weights (dlib MMOD)"),
     )
+
+
+def _pinned(base: Path, name: str, what: str) -> Path:
+    return require_pinned(base / name, PINNED_SHA256[name], f"{what} ({name})")
 
 
 def fetch_models(models_dir: Path) -> list[Path]:
     """Copy the default face weights from their package into ``models_dir``; returns their paths.
 
-    Idempotent: a file already present with the same size and sha256 is left alone.
+    Idempotent: a file already present with the pinned sha256 is left alone.
     """
     source = _package_models_dir()
     target = models_dir / FACE_SUBDIR
@@ -57,8 +73,8 @@ def fetch_models(models_dir: Path) -> list[Path]:
     for name in (EMBEDDER_FILE, LANDMARKS_FILE, DETECTOR_FILE):
         src = require(source / name, f"{name} in the {_SOURCE_PACKAGE} package")
         dst = target / name
-        if not _same_file(src, dst):
-            install_file([src], dst)
+        if not (dst.is_file() and file_sha256(dst) == PINNED_SHA256[name]):
+            install_file([src], dst, PINNED_SHA256[name])
         fetched.append(dst)
     return fetched
 
@@ -71,11 +87,3 @@ def _package_models_dir() -> Path:
             Path(_SOURCE_PACKAGE),
         )
     return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
-def _same_file(src: Path, dst: Path) -> bool:
-    return (
-        dst.is_file()
-        and dst.stat().st_size == src.stat().st_size
-        and file_sha256(dst) == file_sha256(src)
-    )

@@ -30,9 +30,26 @@ def models_dir() -> Path:
     return path
 
 
+class ModelFileChanged(RuntimeError):
+    """A weight file is not the one its engine pins; the message names the command that
+    restores it."""
+
+
 def require(path: Path, what: str) -> Path:
     if not path.exists():
         raise MissingModelError(what, path)
+    return path
+
+
+def require_pinned(path: Path, sha256: str, what: str) -> Path:
+    """``path``, checked against its pinned sha256 when an engine loads it, not only when it
+    was fetched: the version a decision names is then the one that ran."""
+    found = file_sha256(require(path, what))
+    if found != sha256:
+        raise ModelFileChanged(
+            f"{what} at {path} is not the pinned file (sha256 {found}, expected {sha256}): "
+            f"run `{FETCH_COMMAND}` to reinstall it"
+        )
     return path
 
 

@@ -9,16 +9,17 @@ a ``kibalock eval`` report.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.biometrics.echo import DEFAULT_ECHO_COSINES
-from core.biometrics.fusion import FusionConfig
+from core.biometrics.fusion import FusionConfig, MissingPolicy
 from core.biometrics.scoring import ScoringConfig
 from schemas.manifest import OperatingPoint, ScoreCalibration
-from schemas.model_catalog import BASE_VERSION, ModelRef, embedder_for
+from schemas.model_catalog import BASE_VERSION, Modality, ModelRef, embedder_for
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.json")
 # A calibrated score is P(genuine) at equal priors: below even odds a factor is a mismatch.
@@ -43,8 +44,70 @@ class DecisionPolicy(BaseModel):
     source: str = Field(description="how the figures were obtained, for audits")
 
 
+class PolicyError(ValueError):
+    """A policy file that cannot decide logins safely; the message names every problem."""
+
+
+def policy_problems(policy: DecisionPolicy) -> list[str]:
+    """What makes ``policy`` unfit to decide logins (empty: nothing).
+
+    The checks the model's fields cannot make alone: every per-modality table names exactly
+    the modalities (a gap would fail every attempt, an extra name hides a typo), the packaged
+    models each have their operating point, and the figures leave the login two factors, a
+    challenge and a replay check.
+    """
+    problems = []
+    modalities = sorted(m.value for m in Modality)
+    tables = {
+        "fusion.weights": policy.fusion.weights,
+        "min_quality": policy.min_quality,
+        "replay_cosine": policy.replay_cosine,
+    }
+    for name, table in tables.items():
+        if sorted(table) != modalities:
+            problems.append(f"{name} names {sorted(table)}, not the modalities {modalities}")
+    expected = sorted(
+        str(ModelRef(name=embedder_for(m).name, version=BASE_VERSION)) for m in Modality
+    )
+    if sorted(policy.base_operating_points) != expected:
+        problems.append(
+            f"base_operating_points names {sorted(policy.base_operating_points)}, "
+            f"not the packaged models {expected}"
+        )
+    for key, point in policy.base_operating_points.items():
+        if key != str(point.model):
+            problems.append(f"the operating point under {key} was fitted for {point.model}")
+    if policy.fusion.missing is not MissingPolicy.REJECT:
+        # The challenge is spoken: a login without the voice would also be one without it.
+        problems.append("fusion.missing must be reject: a login needs both factors")
+    if not math.isfinite(policy.fusion.bias):
+        problems.append("fusion.bias must be finite")
+    if policy.accept_threshold < DEFAULT_MATCH_THRESHOLD:
+        problems.append(
+            f"accept_threshold {policy.accept_threshold} accepts fused scores below even odds"
+            f" ({DEFAULT_MATCH_THRESHOLD})"
+        )
+    for modality, quality in policy.min_quality.items():
+        if not 0.0 <= quality < 1.0:
+            problems.append(f"min_quality {modality} {quality} is not in [0, 1)")
+    for modality, cosine in policy.replay_cosine.items():
+        if not 0.0 < cosine <= 1.0:
+            problems.append(
+                f"replay_cosine {modality} {cosine} is not in (0, 1]: no probe would be a replay"
+            )
+    return problems
+
+
 def load_policy(path: Path = DEFAULT_POLICY) -> DecisionPolicy:
-    return DecisionPolicy.model_validate_json(path.read_text())
+    """The policy in ``path``; raises :class:`PolicyError` if it cannot decide logins."""
+    try:
+        policy = DecisionPolicy.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    problems = policy_problems(policy)
+    if problems:
+        raise PolicyError(f"{path} cannot decide logins: {'; '.join(problems)}")
+    return policy
 
 
 def policy_from_eval(report: dict[str, Any], *, source: str) -> DecisionPolicy:

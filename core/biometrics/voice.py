@@ -56,7 +56,13 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.biometrics import audio, model_files
-from core.biometrics.model_files import MissingModelError, file_sha256, install_file, require
+from core.biometrics.model_files import (
+    MissingModelError,
+    file_sha256,
+    install_file,
+    require,
+    require_pinned,
+)
 from core.biometrics.stopwatch import Stopwatch
 from core.biometrics.types import AnalysedSample, Quality, SampleStatus
 from core.biometrics.vectors import l2_normalise
@@ -161,8 +167,10 @@ class VoiceEngine:
         centre: NDArray[np.float32] | None = None,
     ) -> None:
         base = models_dir if models_dir is not None else model_files.models_dir()
-        weights = require(
-            base / RESEMBLYZER_SUBDIR / WEIGHTS_FILE, "voice embedder weights (Resemblyzer)"
+        weights = require_pinned(
+            base / RESEMBLYZER_SUBDIR / WEIGHTS_FILE,
+            WEIGHTS_SHA256,
+            "voice embedder weights (Resemblyzer)",
         )
         # Imported here so that importing this module (e.g. for fetch_models) stays light.
         import torch

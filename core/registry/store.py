@@ -1,18 +1,27 @@
 """The model registry: versions in MongoDB (``models``), artifacts in the ``models`` bucket.
 
 A version moves ``candidate`` → ``active`` → ``retired``, or to ``rejected`` with a reason (a
-failed check, or a rollback). At most one version of a model is active; the registry is the
-shared truth every gateway instance converges on, and each change is kept in ``history``.
+failed check, or a rollback). Exactly one version of a model is active (or none: the offline
+default); the registry is the shared truth every gateway instance converges on, and each
+change is kept in ``history``.
+
+Which version is active is the last entry of the model's activation ledger
+(``model_heads``): an activation or a rollback appends entry ``seq + 1`` after the entry it
+read, and the unique ``(name, seq)`` index lets only one of several racing appends in.
+Updating the version documents instead cannot be made safe on FerretDB, which does not run a
+conditional update atomically (it does enforce unique indexes): two activations could each
+retire the other, or both stay active. The ``status`` stored in a version's document follows
+the ledger and is read through it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from core.bus import EventProducer
@@ -23,6 +32,9 @@ from schemas.keys import artifact_key, manifest_key
 from schemas.manifest import Manifest, SignerLike
 
 ONNX_CONTENT_TYPE = "application/onnx"
+HEADS = "model_heads"
+# Appends that lose to another activation read the ledger again; this many in a row is no race.
+_RACE_ROUNDS = 32
 
 
 class ModelStatus(StrEnum):
@@ -38,6 +50,22 @@ class VersionExists(Exception):
 
 class NothingToRollBack(Exception):
     pass
+
+
+class RegistryContended(RuntimeError):
+    """Activations kept overtaking this one."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """One entry of a model's activation ledger."""
+
+    seq: int
+    version: str | None  # what serves from this entry on (None: the offline default)
+    previous: str | None  # what a rollback from here restores
+
+
+_NOTHING_ACTIVE = Head(0, None, None)
 
 
 class StatusChange(BaseModel):
@@ -77,6 +105,7 @@ def _change(status: ModelStatus, by: str, reason: str | None = None) -> Document
 class ModelRegistry:
     def __init__(self, db: Database, objects: ObjectStore) -> None:
         self._coll = db["models"]
+        self._heads = db[HEADS]
         self._objects = objects
         self.bucket = objects.bucket("models")
 
@@ -137,20 +166,23 @@ class ModelRegistry:
 
     async def get(self, name: str, version: str) -> ModelRecord | None:
         doc = await self._coll.find_one({"name": name, "version": version})
-        return None if doc is None else ModelRecord.model_validate(doc)
+        if doc is None:
+            return None
+        return _as_served(ModelRecord.model_validate(doc), (await self._head(name)).version)
 
     async def versions(self, name: str | None = None) -> list[ModelRecord]:
         query = {} if name is None else {"name": name}
         cursor = self._coll.find(query).sort([("name", ASCENDING), ("published_at", ASCENDING)])
-        return [ModelRecord.model_validate(doc) async for doc in cursor]
+        records = [ModelRecord.model_validate(doc) async for doc in cursor]
+        serving = await self._serving()
+        return [_as_served(r, serving.get(r.name)) for r in records]
 
     async def active(self, name: str) -> ModelRecord | None:
-        doc = await self._coll.find_one({"name": name, "status": ModelStatus.ACTIVE.value})
-        return None if doc is None else ModelRecord.model_validate(doc)
+        version = (await self._head(name)).version
+        return None if version is None else await self.get(name, version)
 
     async def active_versions(self) -> dict[str, str]:
-        cursor = self._coll.find({"status": ModelStatus.ACTIVE.value}, {"name": 1, "version": 1})
-        return {doc["name"]: doc["version"] async for doc in cursor}
+        return {name: v for name, v in (await self._serving()).items() if v is not None}
 
     async def record_canary(self, name: str, version: str, metrics: dict[str, float]) -> None:
         await self._coll.update_one(
@@ -158,69 +190,58 @@ class ModelRegistry:
         )
 
     async def activate(self, name: str, version: str, *, by: str) -> bool:
-        """Makes ``version`` the active one and retires the others; False if it was rejected.
+        """Makes ``version`` the active one; False if it was rejected (or is not registered).
 
-        Idempotent: every gateway instance that validated the version calls it.
+        Idempotent: every gateway instance that validated the version calls it. Instances
+        activating different versions at once are put in order by the ledger: each appends
+        after the entry it read, or reads again, so one version is active whatever the race.
         """
-        current = await self.active(name)
-        if current is not None and current.version == version:
-            return True
-        now = datetime.now(UTC)
-        update: dict[str, Any] = {
-            "$set": {
-                "status": ModelStatus.ACTIVE.value,
-                "reason": None,
-                "activated_at": now,
-                "previous_version": current.version if current else None,
-            },
-            "$push": {"history": _change(ModelStatus.ACTIVE, by)},
-        }
-        result = await self._coll.update_one(
+        for _ in range(_RACE_ROUNDS):
+            head = await self._head(name)
+            if head.version == version:
+                return True
+            record = await self.get(name, version)
+            if record is None or record.status is ModelStatus.REJECTED:
+                return False
+            if await self._append(name, Head(head.seq + 1, version, head.version), by=by):
+                break
+        else:
+            raise RegistryContended(
+                f"{name}: {_RACE_ROUNDS} activations in a row overtook {version}"
+            )
+        await self._coll.update_one(
+            {"name": name, "version": version},
             {
-                "name": name,
-                "version": version,
-                "status": {"$in": [ModelStatus.CANDIDATE.value, ModelStatus.RETIRED.value]},
+                "$set": {
+                    "status": ModelStatus.ACTIVE.value,
+                    "reason": None,
+                    "activated_at": datetime.now(UTC),
+                    "previous_version": head.version,
+                },
+                "$push": {"history": _change(ModelStatus.ACTIVE, by)},
             },
-            update,
         )
-        if result.matched_count == 0:
-            return False
-        await self._retire_others(name, version, by)
+        if head.version is not None:
+            await self._coll.update_one(
+                {"name": name, "version": head.version, "status": ModelStatus.ACTIVE.value},
+                {
+                    "$set": {"status": ModelStatus.RETIRED.value},
+                    "$push": {"history": _change(ModelStatus.RETIRED, by)},
+                },
+            )
         return True
 
-    async def _retire_others(self, name: str, version: str, by: str) -> None:
-        await self._coll.update_many(
-            {"name": name, "status": ModelStatus.ACTIVE.value, "version": {"$ne": version}},
-            {
-                "$set": {"status": ModelStatus.RETIRED.value},
-                "$push": {"history": _change(ModelStatus.RETIRED, by)},
-            },
-        )
-
-    async def reject(
-        self,
-        name: str,
-        version: str,
-        reason: str,
-        detail: str,
-        *,
-        by: str,
-        allow_active: bool = False,
-    ) -> bool:
-        """Rejects a candidate (or, for a rollback, the active version); False if it was not.
+    async def reject(self, name: str, version: str, reason: str, detail: str, *, by: str) -> bool:
+        """Rejects a candidate; False if it was not one.
 
         A check that fails on one instance never overturns a version the registry already
         made active: only a rollback does.
         """
-        allowed = [ModelStatus.CANDIDATE.value]
-        if allow_active:
-            allowed.append(ModelStatus.ACTIVE.value)
+        if (await self._head(name)).version == version:
+            return False
         result = await self._coll.update_one(
-            {"name": name, "version": version, "status": {"$in": allowed}},
-            {
-                "$set": {"status": ModelStatus.REJECTED.value, "reason": reason, "detail": detail},
-                "$push": {"history": _change(ModelStatus.REJECTED, by, reason)},
-            },
+            {"name": name, "version": version, "status": ModelStatus.CANDIDATE.value},
+            _rejection(reason, detail, by),
         )
         return result.matched_count > 0
 
@@ -230,27 +251,105 @@ class ModelRegistry:
         """Rejects the active version and reactivates the one it replaced.
 
         With ``expected``, only that version is rolled back: two instances that both see a
-        bad version roll it back once, not it and then its predecessor. Returns (the version
-        rolled back, the version restored); None restored means the offline default, which is
-        not in the registry.
+        bad version roll it back once, not it and then its predecessor (the second finds the
+        ledger moved on). Returns (the version rolled back, the version restored); None
+        restored means the offline default, which is not in the registry.
         """
-        current = await self.active(name)
-        if current is None:
+        head = await self._head(name)
+        if head.version is None:
             raise NothingToRollBack(f"{name} has no active registry version")
-        if expected is not None and current.version != expected:
-            raise NothingToRollBack(f"{name} {expected} is no longer active ({current.version} is)")
-        await self.reject(
-            name, current.version, reason, f"rolled back by {by}", by=by, allow_active=True
+        if expected is not None and head.version != expected:
+            raise NothingToRollBack(f"{name} {expected} is no longer active ({head.version} is)")
+        target = None if head.previous is None else await self.get(name, head.previous)
+        if target is not None and target.status is ModelStatus.REJECTED:
+            target = None
+        after = Head(
+            head.seq + 1,
+            None if target is None else target.version,
+            None if target is None else target.previous_version,
         )
-        target = current.previous_version
-        restored: str | None = None
+        if not await self._append(name, after, by=by, reason=reason):
+            raise NothingToRollBack(f"{name} changed while {head.version} was being rolled back")
+        await self._coll.update_one(
+            {"name": name, "version": head.version},
+            _rejection(reason, f"rolled back by {by}", by),
+        )
         if target is not None:
-            result = await self._coll.update_one(
-                {"name": name, "version": target, "status": ModelStatus.RETIRED.value},
+            await self._coll.update_one(
+                {"name": name, "version": target.version},
                 {
                     "$set": {"status": ModelStatus.ACTIVE.value, "activated_at": datetime.now(UTC)},
                     "$push": {"history": _change(ModelStatus.ACTIVE, by, reason)},
                 },
             )
-            restored = target if result.matched_count else None
-        return current.version, restored
+        return head.version, after.version
+
+    # -- the activation ledger -------------------------------------------------------------
+
+    async def _head(self, name: str) -> Head:
+        doc = await self._heads.find_one({"name": name}, sort=[("seq", DESCENDING)])
+        if doc is None:
+            return await self._adopt(name)
+        return Head(doc["seq"], doc["version"], doc["previous"])
+
+    async def _serving(self) -> dict[str, str | None]:
+        """Every model's version per the ledger (None: the offline default)."""
+        serving: dict[str, str | None] = {}
+        # Entries in ``seq`` order, so each model's last one wins.
+        async for doc in self._heads.find({}, {"name": 1, "version": 1}).sort("seq", ASCENDING):
+            serving[doc["name"]] = doc["version"]
+        for name in await self._coll.distinct("name", {"status": ModelStatus.ACTIVE.value}):
+            if name not in serving:
+                serving[name] = (await self._adopt(name)).version
+        return serving
+
+    async def _adopt(self, name: str) -> Head:
+        """A registry from before the ledger: its active version becomes the first entry."""
+        doc = await self._coll.find_one(
+            {"name": name, "status": ModelStatus.ACTIVE.value}, sort=[("activated_at", DESCENDING)]
+        )
+        if doc is None:
+            return _NOTHING_ACTIVE
+        first = Head(1, doc["version"], doc.get("previous_version"))
+        if await self._append(name, first, by="registry", reason="adopted"):
+            return first
+        return await self._head(name)  # another process wrote the first entry meanwhile
+
+    async def _append(self, name: str, head: Head, *, by: str, reason: str | None = None) -> bool:
+        """Appends ``head`` to ``name``'s ledger; False if another entry took its place."""
+        try:
+            await self._heads.insert_one(
+                {
+                    "name": name,
+                    "seq": head.seq,
+                    "version": head.version,
+                    "previous": head.previous,
+                    "by": by,
+                    "reason": reason,
+                    "at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+
+def _rejection(reason: str, detail: str, by: str) -> Document:
+    return {
+        "$set": {"status": ModelStatus.REJECTED.value, "reason": reason, "detail": detail},
+        "$push": {"history": _change(ModelStatus.REJECTED, by, reason)},
+    }
+
+
+def _as_served(record: ModelRecord, serving: str | None) -> ModelRecord:
+    """``record`` with the status the ledger gives it: the stored ``active`` and ``retired``
+    are written after the ledger entry, and may lag it (or, in a race, be overtaken)."""
+    if record.status is ModelStatus.REJECTED:
+        return record
+    if record.version == serving:
+        status = ModelStatus.ACTIVE
+    elif record.status is ModelStatus.ACTIVE:
+        status = ModelStatus.RETIRED
+    else:
+        return record
+    return record.model_copy(update={"status": status})

@@ -88,9 +88,8 @@ class ModelsSection(Section):
     max_genuine_drop: float = Field(default=0.2, ge=0.0, le=1.0)
     genuine_floor: float = Field(default=0.5, ge=0.0, le=1.0)
 
-    # Names this gateway instance on models.activations and in its per-instance consumer
-    # group for the model topics (every instance must see every model event); default
-    # hostname-pid.
+    # Names this gateway instance on models.activations and its model-topic readers (client
+    # ids; they join no consumer group); default hostname-pid.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
     # Safety net beside the events: how often a gateway compares its versions with the registry.
     sync_interval_s: float = Field(default=30.0, gt=0)

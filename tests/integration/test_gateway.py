@@ -107,7 +107,7 @@ async def test_genuine_attempts_are_accepted_with_full_decisions(
         }
         assert decision.challenge is not None and decision.challenge.passed
         assert decision.challenge.language is Language.EN  # a terminal that declares none
-        assert handled.session is not None
+        assert handled.session is not None and handled.session.session_id is not None
         assert await gateway.sessions.valid(handled.session.session_id) is not None
 
 
@@ -391,15 +391,25 @@ async def test_templates_are_not_readable_without_the_key(
         "model_version",
         "sealed",
         "samples",
+        "key_id",
+        "generation",
         "updated_at",
     }
     with pytest.raises(TemplateTampered):
         TemplateCipher(os.urandom(32)).open(
-            sealed, user_id=person.user_id, modality="face", version=version
+            sealed,
+            user_id=person.user_id,
+            modality="face",
+            version=version,
+            generation=doc["generation"],
         )
     with pytest.raises(TemplateTampered):
         gateway.templates._cipher.open(
-            sealed, user_id=users[1].user_id, modality="face", version=version
+            sealed,
+            user_id=users[1].user_id,
+            modality="face",
+            version=version,
+            generation=doc["generation"],
         )
 
 

@@ -8,6 +8,7 @@ import pytest
 from minio import Minio
 from pymongo.errors import DuplicateKeyError
 
+from auth_gateway.sessions import SESSION_INDEXES
 from core import docstore
 from core.objectstore import IntegrityError, ObjectMissing, ObjectStore
 from core.settings import Settings
@@ -40,18 +41,28 @@ async def test_expired_sessions_are_purged_where_ttl_is_emulated(ns_settings: Se
     client = docstore.client(ns_settings)
     db = client[ns_settings.mongo.database]
     try:
-        report = await docstore.ensure_indexes(db)
+        report = await docstore.ensure_indexes(db, SESSION_INDEXES)
         now = datetime.now(UTC)
         await db["sessions"].insert_many(
             [
-                {"session_id": "old", "expires_at": now - timedelta(minutes=1)},
-                {"session_id": "live", "expires_at": now + timedelta(hours=1)},
+                {
+                    "session_sha256": "old",
+                    "attempt_id": "a1",
+                    "expires_at": now - timedelta(minutes=1),
+                },
+                {
+                    "session_sha256": "live",
+                    "attempt_id": "a2",
+                    "expires_at": now + timedelta(hours=1),
+                },
             ]
         )
         if report.ttl_emulated:
-            assert await docstore.purge_expired(db, now) == 1
-        ids = [d["session_id"] async for d in db["sessions"].find({"expires_at": {"$gt": now}})]
-        assert ids == ["live"]
+            assert await docstore.purge_expired(db, now, SESSION_INDEXES) == 1
+            left = [d["session_sha256"] async for d in db["sessions"].find({})]
+            assert left == ["live"]
+        else:
+            assert "sessions.expires_at_1" in report.created
     finally:
         await client.drop_database(ns_settings.mongo.database)
         await client.close()

@@ -24,9 +24,8 @@ from auth_gateway.analysis import Analyser
 from auth_gateway.gateway import Gateway
 from auth_gateway.handlers import consumer_of, verify_attempt
 from auth_gateway.http import create_app as gateway_app
-from auth_gateway.service import MODEL_TOPICS
+from auth_gateway.service import model_event_loops
 from core.biometrics.golden import golden_faces
-from core.bus import ConsumerLoop
 from core.registry import SLOTS, ModelStatus, fetch_verified, seed_golden
 from core.settings import Settings, TrustSection
 from core.signing import TrustedKeys, generate_keypair
@@ -84,23 +83,18 @@ async def world(
         )
         person = people(data_dir)[0]
         await gw.enroller.enroll(person.user_id, *enrol_uploads(person))
-        model_events = ConsumerLoop(
-            MODEL_TOPICS,
-            f"{gw_settings.gateway.consumer_group}-models-{INSTANCE}",
-            consumer_of(gw),
-            gw.producer,
-            settings=gw_settings,
-        )
+        model_events = model_event_loops(gw_settings, INSTANCE, consumer_of(gw), gw.producer)
         runtime = await bootstrap(tr_settings, trainers=registry_for(Script()), owner="trainer-e")
         stop = asyncio.Event()
         parts = asyncio.create_task(run_parts(runtime, stop))
-        consuming = asyncio.create_task(model_events.run())
+        consuming = [asyncio.create_task(loop.run()) for loop in model_events]
         try:
             yield World(gw, runtime, person, TrustedKeys.parse(public), tr_settings)
         finally:
             stop.set()
-            model_events.stop()
-            await asyncio.gather(parts, consuming)
+            for loop in model_events:
+                loop.stop()
+            await asyncio.gather(parts, *consuming)
             await runtime.close()
 
 

@@ -335,6 +335,8 @@ def test_a_version_is_read_only_with_its_own_operating_point() -> None:
 
 
 def test_one_factor_may_carry_the_login_when_the_policy_allows_it() -> None:
+    # decide() follows its policy; the gateway never loads one that allows this
+    # (tests/security/test_policy_integrity.py).
     decision = _decide(
         Analyses(face=_analysis(Modality.FACE)),
         attempt=_attempt(voice=False),
