@@ -104,11 +104,8 @@ def personalisation_command(
     from rich.console import Console
 
     from core.biometrics.degrade import condition
-    from trainer.experiments.personalisation import (
-        PersonalisationConfig,
-        Rate,
-        run_personalisation,
-    )
+    from core.biometrics.thresholds import Rate
+    from trainer.experiments.personalisation import PersonalisationConfig, run_personalisation
 
     console = Console()
     config = PersonalisationConfig(
@@ -119,7 +116,7 @@ def personalisation_command(
 
     def rate(r: Rate) -> str:
         low, high = r.ci95
-        return f"{100 * r.rate:.2f} % [{100 * low:.2f}, {100 * high:.2f}] ({r.hits}/{r.trials})"
+        return f"{100 * r.rate:.2f} % [{100 * low:.2f}, {100 * high:.2f}] ({r.errors}/{r.trials})"
 
     console.print(
         f"{report.subjects} subjects, {report.guard_users} guard speakers; promoted "

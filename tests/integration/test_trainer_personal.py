@@ -29,7 +29,7 @@ from core.biometrics.vectors import l2_normalise
 from core.settings import Settings
 from core.signing import Signer, generate_keypair, load_private_key
 from producers.people import Person, chimeric_people
-from schemas import ActivationStatus, ModelActivation
+from schemas import ActivationStatus, AuthDecision, ModelActivation
 from schemas.enums import JobState, Outcome, RetrainReason
 from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, ModelRef
 from schemas.personal import personal_key, personal_record_id
@@ -91,6 +91,20 @@ def _noisy(person: Person, digits: str, k: int) -> bytes:
     return degrade_wav(person.say(digits), NOISY, f"{person.user_id}/{k}")
 
 
+async def _noisy_login(gw: Gateway, person: Person, k: int) -> AuthDecision:
+    """A login of ``person`` from the noisy line, decided by the gateway."""
+    challenge = await gw.challenges.issue(person.user_id, NOISY_LINE)
+    event = await attempt(
+        gw,
+        person.user_id,
+        face=person.probe_photo(k % 3),
+        voice=_noisy(person, challenge.digits, 999 + k),
+        challenge_id=challenge.challenge_id,
+        terminal=NOISY_LINE,
+    )
+    return (await gw.verifier.verify(event)).decision
+
+
 @pytest.fixture(scope="module")
 async def crowd(gateway: Gateway, data_dir: Path) -> list[Person]:
     people = chimeric_people(data_dir, 4, tag="pm")
@@ -137,34 +151,11 @@ async def test_fifty_curated_samples_make_a_personal_model_the_gateway_uses(
     assert record is not None and record["for_version"] == "1.0.0"
 
     # A login from the noisy line: the decision says the personal model scored it.
-    challenge = await gateway.challenges.issue(subject.user_id, NOISY_LINE)
-    voice = _noisy(subject, challenge.digits, 999)
-    event = await attempt(
-        gateway,
-        subject.user_id,
-        face=subject.probe_photo(1),
-        voice=voice,
-        challenge_id=challenge.challenge_id,
-        terminal=NOISY_LINE,
-    )
-    verdict = await gateway.verifier.verify(event)
-    decision = verdict.decision
+    decision = await _noisy_login(gateway, subject, 1)
     assert decision.model_versions.get(f"{VOICE_EMBEDDER}-personal") == "1.1.0", decision
     # Another user's login is not scored by the subject's model.
-    other = crowd[1]
-    challenge = await gateway.challenges.issue(other.user_id, NOISY_LINE)
-    event = await attempt(
-        gateway,
-        other.user_id,
-        face=other.probe_photo(1),
-        voice=_noisy(other, challenge.digits, 999),
-        challenge_id=challenge.challenge_id,
-        terminal=NOISY_LINE,
-    )
-    assert (
-        f"{VOICE_EMBEDDER}-personal"
-        not in (await gateway.verifier.verify(event)).decision.model_versions
-    )
+    theirs = await _noisy_login(gateway, crowd[1], 1)
+    assert f"{VOICE_EMBEDDER}-personal" not in theirs.model_versions
 
     # Erasure takes the personal model with the person.
     removed = await gateway.erase_user(subject.user_id)
@@ -172,16 +163,7 @@ async def test_fifty_curated_samples_make_a_personal_model_the_gateway_uses(
     assert removed["training_jobs"] == 1, removed
     assert await gateway.db["training_jobs"].find_one({"request.user_id": subject.user_id}) is None
     assert await gateway.db["training_open_jobs"].count_documents({}) == 0
-    challenge = await gateway.challenges.issue(subject.user_id, NOISY_LINE)
-    event = await attempt(
-        gateway,
-        subject.user_id,
-        face=subject.probe_photo(2),
-        voice=_noisy(subject, challenge.digits, 1000),
-        challenge_id=challenge.challenge_id,
-        terminal=NOISY_LINE,
-    )
-    after = (await gateway.verifier.verify(event)).decision
+    after = await _noisy_login(gateway, subject, 2)
     assert after.outcome is not Outcome.ACCEPT
     assert f"{VOICE_EMBEDDER}-personal" not in after.model_versions
 

@@ -30,7 +30,7 @@ from core.biometrics.dataset import read_voices
 from core.biometrics.degrade import CLEAN, Condition
 from core.biometrics.policy import load_policy
 from core.biometrics.scoring import ScoringConfig, template_score
-from core.biometrics.thresholds import proportion_interval
+from core.biometrics.thresholds import Rate
 from kibalock_cli.eval_cache import AnalysisCache
 from schemas.model_catalog import BASE_VERSION, VOICE_EMBEDDER, Modality, ModelRef
 from trainer.champion import ChampionConfig, raw_threshold
@@ -61,24 +61,6 @@ class PersonalisationConfig(BaseModel):
     seed: int = 0
 
 
-class Rate(BaseModel):
-    """A rate with its count and 95 % (Clopper–Pearson) interval."""
-
-    rate: float
-    hits: int
-    trials: int
-    ci95: tuple[float, float]
-
-    @classmethod
-    def of(cls, hits: int, trials: int) -> Rate:
-        return cls(
-            rate=hits / trials if trials else 0.0,
-            hits=hits,
-            trials=trials,
-            ci95=proportion_interval(hits, trials),
-        )
-
-
 class PersonalisationReport(BaseModel):
     degraded_condition: Condition
     subjects: int
@@ -89,7 +71,8 @@ class PersonalisationReport(BaseModel):
     median_degraded_before: float = Field(description="median over subjects of their medians")
     median_degraded_after: float
     subjects_whose_median_rose: int
-    genuine_accept_degraded_before: Rate = Field(description="at the operating threshold")
+    # Rates of acceptance (``errors`` counts the accepted trials), at the operating threshold.
+    genuine_accept_degraded_before: Rate
     genuine_accept_degraded_after: Rate
     genuine_accept_clean_before: Rate
     genuine_accept_clean_after: Rate
