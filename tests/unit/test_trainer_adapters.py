@@ -21,7 +21,14 @@ from schemas.enums import JobStage, RetrainReason
 from schemas.fields import Code
 from schemas.model_catalog import FACE_EMBEDDER, ModelRef, model_spec
 from trainer.adapters.compensation import Method, fit_compensation
-from trainer.adapters.head import Adapter, HeadConfig, ResidualHead, train_head
+from trainer.adapters.head import (
+    Adapter,
+    HeadConfig,
+    HeadObjective,
+    HeadTraining,
+    ResidualHead,
+    train_head,
+)
 from trainer.adapters.onnx_export import INPUT, OUTPUT, export_onnx, parity_check
 from trainer.champion import (
     ChampionConfig,
@@ -167,28 +174,42 @@ def test_the_untrained_head_is_the_identity() -> None:
     assert np.allclose(adapter.embed(rows.vectors), comp.apply(rows.vectors), atol=1e-5)
 
 
-def test_early_stopping_keeps_the_best_epoch() -> None:
-    rows = Population.make().rows(range(6), 6, seed=0)
-    comp = fit_compensation(rows, Method.NONE)
-    scores = iter([0.5, 0.4, 0.1, 0.3, 0.3, 0.3, 0.3])
-    trained = train_head(
-        comp, rows, lambda embed: next(scores), HeadConfig(max_epochs=6, patience=3)
-    )
-    assert trained.best_epoch == 2
-    assert trained.dev_score == 0.1
-    assert trained.epochs_run == 5
+def test_consistency_pulls_the_terminal_rows_to_their_users_and_keeps_enrolment() -> None:
+    rows = Population.make().rows(range(8), 10, seed=0)
+    comp = fit_compensation(rows, Method.NONE, centre=False)
+    users = np.asarray(rows.user_ids)
+    kiosk = np.asarray(rows.conditions) == KIOSK
+
+    def to_centres(vectors: NDArray[np.float32]) -> float:
+        """Mean cosine of each kiosk row to its user's enrolment centre."""
+        out = []
+        for user in rows.users:
+            centre = vectors[(users == user) & ~kiosk].mean(axis=0)
+            mine = vectors[(users == user) & kiosk]
+            out.extend(mine @ centre / np.linalg.norm(centre))
+        return float(np.mean(out))
+
+    before = to_centres(comp.apply(rows.vectors))
+    training = HeadTraining(comp, rows, HeadConfig(objective=HeadObjective.CONSISTENCY))
+    for _ in range(30):
+        training.epoch()
+    after = training.adapter.embed(rows.vectors)
+    assert training.epochs == 30
+    assert to_centres(after) > before + 0.1
+    kept = np.sum(after[~kiosk] * comp.apply(rows.vectors)[~kiosk], axis=1)
+    assert kept.min() > 0.9
 
 
 def test_export_fits_the_gateway_slot_and_matches_torch() -> None:
     rows = Population.make().rows(range(6), 6, seed=0)
     comp = fit_compensation(rows, Method.NAP, k=3)
-    trained = train_head(comp, rows, lambda embed: 0.0, HeadConfig(max_epochs=1))
-    onnx = export_onnx(trained.adapter, WIDTH)
+    adapter = train_head(comp, rows, 1)
+    onnx = export_onnx(adapter, WIDTH)
     manifest = describe(onnx, FACE_EMBEDDER, "1.1.0")
     assert [t.name for t in manifest.io.inputs] == [INPUT]
     assert [t.name for t in manifest.io.outputs] == [OUTPUT]
     check_slot(model_spec(FACE_EMBEDDER), manifest.io)
-    parity = parity_check(trained.adapter, onnx, rows.vectors)
+    parity = parity_check(adapter, onnx, rows.vectors)
     assert parity.samples == len(rows)
     assert parity.max_abs_diff <= parity.tolerance
 
