@@ -367,7 +367,8 @@ async def test_a_bad_model_in_production_is_rolled_back_then_manual_rollback(
     for i in range(3):
         decision = await _genuine(gw, crowd[i % len(crowd)])
         assert decision.model_versions[MODEL] == "3.0.0"
-    await _until(lambda: gw.swapper.current().versions()[MODEL] == serving, timeout_s=30)
+    # The watch rolls back in the background, re-embedding templates: slow on a busy machine.
+    await _until(lambda: gw.swapper.current().versions()[MODEL] == serving, timeout_s=120)
     record = await gw.swapper.registry.get(MODEL, "3.0.0")
     assert record is not None and (record.status, record.reason) == (
         ModelStatus.REJECTED,
